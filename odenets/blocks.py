@@ -1,0 +1,183 @@
+"""Network blocks that are literally steps of a scheme.
+
+:class:`SchemeBlock` wraps learned residual function(s) ``F`` and applies one step of a
+registered scheme through :func:`odenets.steps.prepare` — the same code ``odeint`` runs, so a
+block with tied weights and step ``h`` equals ``odeint(F, x, [0, h], scheme)[-1]``.
+:class:`Transition` is the resolution-changing block between network stages and
+:class:`SchemeStage` threads explicit step state (multistep history) through a stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._validate import check_number
+from .fields import conv_layer, norm_layer
+from .schemes import Scheme, get_scheme
+from .steps import History, prepare
+
+__all__ = ["ConvShortcut", "PadShortcut", "SchemeBlock", "SchemeStage", "Transition"]
+
+
+class SchemeBlock(nn.Module):
+    """One step ``y = Phi_h(x)`` of ``scheme`` around learned residual function(s).
+
+    Args:
+        scheme: a registered scheme id or :class:`~odenets.Scheme`; its ``architecture`` says
+            which network block this is (``euler``: the ResNet block ``x + F(x)``).
+        fields: one module ``F`` used by every stage of the step (tied: the parameter count of
+            a ResNet block, ``stages`` times the compute), or a sequence of ``scheme.stages``
+            modules, one per stage (the discrete multi-path architectures).
+        h: the step size multiplying ``F`` (``h = 1``: the usual residual block).
+        learn: learn the scheme's free coefficients (``lm``: one scalar ``k`` per block).
+            Defaults to True when the scheme has any.
+        params: fixed values for the scheme's coefficients when not learned, or initial
+            values when learned (default: the scheme's own for fixed, its ``init`` range for
+            learned).
+    """
+
+    def __init__(
+        self,
+        scheme: str | Scheme,
+        fields: nn.Module | Sequence[nn.Module],
+        h: float = 1.0,
+        *,
+        learn: bool | None = None,
+        params: Mapping[str, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.scheme = get_scheme(scheme)
+        if isinstance(fields, nn.Module):
+            self.fields = nn.ModuleList([fields])
+            self._index = (0,) * self.scheme.stages
+        elif isinstance(fields, Sequence) and all(isinstance(m, nn.Module) for m in fields):
+            if len(fields) != self.scheme.stages:
+                raise ValueError(
+                    f"scheme {self.scheme.name!r} has {self.scheme.stages} stages: give one "
+                    f"module for all of them or {self.scheme.stages} modules, got {len(fields)}"
+                )
+            self.fields = nn.ModuleList(fields)
+            self._index = tuple(range(len(fields)))
+        else:
+            raise TypeError(
+                f"fields must be an nn.Module or a sequence of them, got {type(fields).__name__}"
+            )
+        self.h = check_number("h", h, positive=True)
+        fixed = self.scheme.resolve(params)
+        self.learn = bool(self.scheme.parameters) if learn is None else bool(learn)
+        if self.learn and not self.scheme.parameters:
+            raise ValueError(f"scheme {self.scheme.name!r} has no coefficients to learn")
+        self.coefficients = nn.ParameterDict()
+        if self.learn:
+            for name in self.scheme.parameters:
+                value = torch.empty(())
+                if params is not None and name in params:
+                    value.fill_(float(params[name]))
+                else:
+                    low, high = self.scheme.init.get(name, (fixed[name], fixed[name]))
+                    value.uniform_(low, high)
+                self.coefficients[name] = nn.Parameter(value)
+            self._stepper = None
+        else:
+            self._stepper = prepare(self.scheme, fixed)
+
+    @property
+    def f_evals(self) -> int:
+        """Evaluations of a residual function per forward (the scheme's stages)."""
+        return self.scheme.stages
+
+    def _field(self, stage: int, t: Any, y: Tensor) -> Tensor:
+        return self.fields[self._index[stage]](y)
+
+    def start_state(self, history: History) -> Any:
+        """The step state to start from after a transition (multistep: its Euler history)."""
+        return history if self.scheme.family == "multistep" else None
+
+    def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """Advance ``x`` one step from explicit ``state`` (``None``: a fresh start)."""
+        stepper = self._stepper or prepare(self.scheme, dict(self.coefficients.items()))
+        return stepper(self._field, 0.0, x, self.h, state)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.step(x)[0]
+
+    def extra_repr(self) -> str:
+        return f"scheme={self.scheme.name!r}, h={self.h:g}"
+
+
+class PadShortcut(nn.Module):
+    """Parameter-free shortcut: subsample by ``stride`` and zero-pad the new channels (option A
+    of He et al. 2016's CIFAR networks)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dims: int = 2):
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError(
+                f"a padding shortcut cannot reduce channels ({in_channels} -> {out_channels})"
+            )
+        self.extra, self.stride, self.dims = out_channels - in_channels, stride, dims
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride > 1:
+            index = (slice(None), slice(None)) + (slice(None, None, self.stride),) * (x.ndim - 2)
+            x = x[index]
+        if self.extra:
+            x = F.pad(x, (0, 0) * (x.ndim - 2) + (0, self.extra))
+        return x
+
+
+class ConvShortcut(nn.Sequential):
+    """Projection shortcut: 1x1 convolution with ``stride`` and BN (option B of He et al.)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dims: int = 2):
+        super().__init__(
+            conv_layer(dims, in_channels, out_channels, 1, stride), norm_layer(dims, out_channels)
+        )
+
+
+class Transition(nn.Module):
+    """The resolution-changing block between stages: ``y = P(x) + h F(x)``.
+
+    ``P`` is the shortcut (subsample + pad, or a projection) and ``F`` a strided field. This
+    is one Euler step taken in the new, projected space, so it returns the history
+    ``(P(x), F(x))`` that a multistep stage continues from (the first step of a stage is an
+    Euler step, as in the LM-ResNet reference code).
+    """
+
+    def __init__(self, field: nn.Module, shortcut: nn.Module, h: float = 1.0) -> None:
+        super().__init__()
+        self.field, self.shortcut = field, shortcut
+        self.h = check_number("h", h, positive=True)
+        self._euler = prepare("euler")
+
+    def forward(self, x: Tensor) -> tuple[Tensor, History]:
+        base, slope = self.shortcut(x), self.field(x)
+        y, _ = self._euler(lambda i, t, _y: slope, 0.0, base, self.h, None)
+        return y, History.after_step(base, slope)
+
+
+class SchemeStage(nn.Module):
+    """An optional :class:`Transition` followed by scheme blocks at one resolution.
+
+    State (multistep history) is threaded from block to block and restarts here: after a
+    transition it is the transition's Euler history, without one the first block starts fresh.
+    """
+
+    def __init__(self, blocks: Sequence[SchemeBlock], transition: Transition | None = None):
+        super().__init__()
+        self.transition = transition
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: Tensor) -> Tensor:
+        state = None
+        if self.transition is not None:
+            x, history = self.transition(x)
+            state = self.blocks[0].start_state(history) if len(self.blocks) else None
+        for block in self.blocks:
+            x, state = block.step(x, state)
+        return x

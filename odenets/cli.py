@@ -1,0 +1,79 @@
+"""The ``odenets`` command line.
+
+Each subcommand is added by an ``add_<name>(subparsers)`` function that sets ``func`` on its
+parser; ``main`` runs it. Bad input is one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["CLIError", "main"]
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage + error)
+        raise CLIError(f"{self.prog}: {message}")
+
+
+def add_list(sub) -> None:
+    p = sub.add_parser("list", help="list the registered schemes and models")
+    p.set_defaults(func=_run_list)
+
+
+def _run_list(args) -> int:
+    from .models import list_models, model_info
+    from .schemes import get_scheme, list_schemes
+
+    rows = [("scheme", "family", "order", "stages", "architecture")]
+    for name in list_schemes():
+        s = get_scheme(name)
+        rows.append((s.name, s.family, f"{s.order:g}", str(s.stages), s.architecture))
+    print(_table(rows))
+    print()
+    rows = [("model", "description")] + [(m, model_info(m)) for m in list_models()]
+    print(_table(rows))
+    return 0
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="odenets", description="Deep residual networks as numerical integrators.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"odenets {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    add_list(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``odenets`` console script; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except CLIError as err:
+        print(f"odenets: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as err:
+        print(f"odenets: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("odenets: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
