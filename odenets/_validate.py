@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["check_choice", "check_int", "check_number", "check_options", "unknown_name"]
+__all__ = ["check_choice", "closest", "check_int", "check_number", "check_options", "unknown_name"]
+
+
+def closest(name: str, valid: Iterable[str]) -> str | None:
+    """The most similar valid name (ties broken by the longer common prefix), or None."""
+
+    def score(candidate: str) -> tuple[float, int]:
+        prefix = len(os.path.commonprefix([name, candidate]))
+        return difflib.SequenceMatcher(None, name, candidate).ratio(), prefix
+
+    candidates = difflib.get_close_matches(name, list(valid), n=5, cutoff=0.5)
+    return max(candidates, key=score) if candidates else None
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ValueError:
     """A ``ValueError`` for an unknown name that lists the valid ones and the closest match."""
     valid = sorted(valid)
-    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(str(name), valid)
+    hint = f"; did you mean {close!r}?" if close else ""
     return ValueError(f"unknown {kind} {name!r}{hint} Valid: {', '.join(valid)}")
 
 

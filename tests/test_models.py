@@ -1,0 +1,87 @@
+"""Every preset builds, runs forward/backward, and matches published parameter counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import odenets as on
+
+# He et al. 2016, Table 6 (CIFAR-10 ResNets)
+PUBLISHED = {"resnet20": 0.27e6, "resnet32": 0.46e6, "resnet44": 0.66e6, "resnet56": 0.85e6,
+             "resnet110": 1.7e6}
+
+
+@pytest.mark.parametrize("name", on.list_models())
+def test_preset_forward_backward(name):
+    model = on.create_model(name)
+    x = torch.randn(2, model.in_channels, *(16,) * model.dims)
+    out = model(x)
+    assert out.shape == (2, 10)
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize(("name", "published"), sorted(PUBLISHED.items()))
+def test_resnet_parameter_counts(name, published):
+    assert on.count_parameters(on.create_model(name)) == pytest.approx(published, rel=0.03)
+
+
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
+def test_lm_adds_one_scalar_per_lm_step(depth):
+    resnet, lm = on.create_model(f"resnet{depth}"), on.create_model(f"lm_resnet{depth}")
+    n = (depth - 2) // 6
+    assert len(lm.blocks) == 3 * n - 2  # the two transitions are not scheme steps
+    learned = [b for b in lm.blocks if "k" in b.coefficients]
+    assert len(learned) == len(lm.blocks) - 1  # the first step starts without history (Euler)
+    assert on.count_parameters(lm) - on.count_parameters(resnet) == len(learned)
+
+
+def test_tie_options_change_parameters_not_outputs_shape():
+    none = on.SolverNet("rk4", depth=8, tie="none")
+    stages = on.SolverNet("rk4", depth=14, tie="stages")
+    resnet = on.SolverNet("euler", depth=14)
+    tied = on.SolverNet("rk4", depth=14, tie="all")
+    assert on.count_parameters(stages) == on.count_parameters(resnet)
+    assert on.count_parameters(tied) < on.count_parameters(resnet)
+    # depth 8: one block per stage, only stage 1 holds a scheme step (4 fields untied)
+    single = on.SolverNet("euler", depth=8)
+    field = on.count_parameters(on.FIELDS["basic"](16))
+    assert on.count_parameters(none) - on.count_parameters(single) == 3 * field
+
+
+def test_f_evaluations_are_counted():
+    x = torch.randn(1, 3, 8, 8)
+    assert on.count_field_calls(on.create_model("resnet20"), x) == 9
+    # rk4: 7 scheme steps x 4 stages + 2 transitions
+    assert on.count_field_calls(on.create_model("rk4_resnet20"), x) == 30
+
+
+def test_conv1d_and_mlp_networks():
+    net1d = on.SolverNet("heun", depth=8, in_channels=2, dims=1, num_classes=5)
+    assert net1d(torch.randn(3, 2, 40)).shape == (3, 5)
+    mlp = on.SolverNet("lm", depth=14, in_channels=64, field="mlp", num_classes=10)
+    assert mlp(torch.randn(3, 64)).shape == (3, 10)
+    bottleneck = on.SolverNet("euler", depth=29, field="bottleneck", widths=(16, 32, 64))
+    assert bottleneck(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("field", sorted(on.FIELDS))
+@pytest.mark.parametrize("stride", [1, 2])
+def test_fresh_fields_are_zero(field, stride):
+    """zero_init_last: every residual branch starts at F = 0, so every step is the identity."""
+    if field == "mlp" and stride == 2:
+        pytest.skip("an MLP field has no stride")
+    f = on.FIELDS[field](8, 16, stride=stride, dims=2)
+    x = torch.randn(3, 8) if field == "mlp" else torch.randn(3, 8, 6, 6)
+    out = f(x)
+    assert out.shape[:2] == (3, 16)
+    assert out.abs().max() == 0
+
+
+def test_state_dict_round_trip():
+    a, b = on.create_model("lm_resnet20"), on.create_model("lm_resnet20")
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(a.eval()(x), b.eval()(x))
