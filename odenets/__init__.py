@@ -7,12 +7,18 @@ written once (coefficients plus one step function) and drives :func:`odeint`, th
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import unfold  # deep unfolding: odenets.unfold.RidgeRegression, ...
 from .blocks import SchemeBlock, SchemeStage, Transition
+from .contraction import lipschitz_estimate, spectral_normalize
 from .fields import FIELDS, GradientField
+from .implicit import ConvergenceError, ConvergenceWarning
 from .integrate import odeint
 from .models import create_model, list_models, model_info, register_model
 from .nets import SolverNet, count_field_calls, count_parameters, valid_depths
+from .noise import GaussianNoise, NoiseModel, ShakeShake, StochasticDepth
 from .schemes import Scheme, get_scheme, list_schemes, register_scheme
+from .sde import sdeint
+from .stochastic_blocks import NoiseSource, StochasticBlock
 from .tableau import ButcherTableau, MultistepCoefficients
 
 try:
@@ -23,23 +29,35 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "FIELDS",
     "ButcherTableau",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "GaussianNoise",
     "GradientField",
     "MultistepCoefficients",
+    "NoiseModel",
+    "NoiseSource",
     "Scheme",
     "SchemeBlock",
     "SchemeStage",
+    "ShakeShake",
     "SolverNet",
+    "StochasticBlock",
+    "StochasticDepth",
     "Transition",
     "__version__",
     "count_field_calls",
     "count_parameters",
     "create_model",
     "get_scheme",
+    "lipschitz_estimate",
     "list_models",
     "list_schemes",
     "model_info",
     "odeint",
     "register_model",
     "register_scheme",
+    "sdeint",
+    "spectral_normalize",
+    "unfold",
     "valid_depths",
 ]

@@ -16,10 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validate import check_number
+from ._validate import check_number, check_options
 from .fields import conv_layer, norm_layer
+from .reversible import reversible_run
 from .schemes import Scheme, get_scheme
-from .steps import History, prepare
+from .steps import History, field_slots, prepare, prepare_inverse
+from .steps.coupled import stage_input
 
 __all__ = ["ConvShortcut", "PadShortcut", "SchemeBlock", "SchemeStage", "Transition"]
 
@@ -39,6 +41,15 @@ class SchemeBlock(nn.Module):
         params: fixed values for the scheme's coefficients when not learned, or initial
             values when learned (default: the scheme's own for fixed, its ``init`` range for
             learned).
+        options: non-learned step options of the scheme (``scheme.options``), e.g.
+            ``{"solver": "series", "order": 2}`` for PolyNet-style implicit blocks; unknown
+            names are a TypeError. With per-stage modules the number of modules is
+            ``steps.field_slots(scheme, options)`` (implicit series: one per power of ``F``).
+
+    Coupled schemes (``coupled_euler``): a single module is a field on the whole state (its
+    own half of the result is used, as in ``odeint``); a sequence ``[F, G]`` is RevNet's pair of
+    half-width fields, ``F`` reading ``x2`` and ``G`` reading ``y1``, and the block then has an
+    exact :meth:`inverse`.
     """
 
     def __init__(
@@ -49,20 +60,28 @@ class SchemeBlock(nn.Module):
         *,
         learn: bool | None = None,
         params: Mapping[str, float] | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.scheme = get_scheme(scheme)
+        self.options = check_options(
+            f"scheme {self.scheme.name!r} step", options, self.scheme.options
+        )
+        slots = field_slots(self.scheme, self.options)
+        # coupled + one module per stage: RevNet's half-width fields (see the docstring)
+        self._separable = False
         if isinstance(fields, nn.Module):
             self.fields = nn.ModuleList([fields])
-            self._index = (0,) * self.scheme.stages
+            self._index = (0,) * slots
         elif isinstance(fields, Sequence) and all(isinstance(m, nn.Module) for m in fields):
-            if len(fields) != self.scheme.stages:
+            if len(fields) != slots:
                 raise ValueError(
-                    f"scheme {self.scheme.name!r} has {self.scheme.stages} stages: give one "
-                    f"module for all of them or {self.scheme.stages} modules, got {len(fields)}"
+                    f"scheme {self.scheme.name!r} has {slots} stages: give one "
+                    f"module for all of them or {slots} modules, got {len(fields)}"
                 )
             self.fields = nn.ModuleList(fields)
             self._index = tuple(range(len(fields)))
+            self._separable = self.scheme.family == "coupled"
         else:
             raise TypeError(
                 f"fields must be an nn.Module or a sequence of them, got {type(fields).__name__}"
@@ -84,7 +103,7 @@ class SchemeBlock(nn.Module):
                 self.coefficients[name] = nn.Parameter(value)
             self._stepper = None
         else:
-            self._stepper = prepare(self.scheme, fixed)
+            self._stepper = prepare(self.scheme, {**fixed, **self.options})
 
     @property
     def f_evals(self) -> int:
@@ -92,7 +111,26 @@ class SchemeBlock(nn.Module):
         return self.scheme.stages
 
     def _field(self, stage: int, t: Any, y: Tensor) -> Tensor:
+        if self._separable:
+            y = stage_input(stage, y, self.options.get("dim"))
         return self.fields[self._index[stage]](y)
+
+    @property
+    def reversible(self) -> bool:
+        """Whether :meth:`inverse` is exact: a coupled scheme with half-width ``[F, G]``."""
+        return self._separable
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """The input ``x`` with ``self(x) == y`` (reversible blocks only; exact up to rounding
+        in eval mode, and in training mode for the same batch)."""
+        invert = prepare_inverse(self.scheme, self.options)  # non-reversible family: ValueError
+        if not self._separable:
+            raise ValueError(
+                f"this {self.scheme.name!r} block has one field on the whole state, whose rate "
+                "of x1 may depend on x1, so it has no exact inverse; build it with two "
+                "half-width fields [F, G] (RevNet) to make it reversible"
+            )
+        return invert(self._field, 0.0, y, self.h)
 
     def start_state(self, history: History) -> Any:
         """The step state to start from after a transition (multistep: its Euler history)."""
@@ -100,7 +138,9 @@ class SchemeBlock(nn.Module):
 
     def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Advance ``x`` one step from explicit ``state`` (``None``: a fresh start)."""
-        stepper = self._stepper or prepare(self.scheme, dict(self.coefficients.items()))
+        stepper = self._stepper or prepare(
+            self.scheme, {**dict(self.coefficients.items()), **self.options}
+        )
         return stepper(self._field, 0.0, x, self.h, state)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -166,18 +206,31 @@ class SchemeStage(nn.Module):
 
     State (multistep history) is threaded from block to block and restarts here: after a
     transition it is the transition's Euler history, without one the first block starts fresh.
+
+    With ``reversible_backward=True`` (reversible blocks only) the blocks after the transition
+    run through :func:`odenets.reversible.reversible_run`: backward recomputes their
+    activations from the stage output instead of storing them.
     """
 
-    def __init__(self, blocks: Sequence[SchemeBlock], transition: Transition | None = None):
+    def __init__(self, blocks: Sequence[SchemeBlock], transition: nn.Module | None = None,
+                 *, reversible_backward: bool = False):
         super().__init__()
         self.transition = transition
         self.blocks = nn.ModuleList(blocks)
+        self.reversible_backward = bool(reversible_backward)
+        if self.reversible_backward and not all(b.reversible for b in self.blocks):
+            raise ValueError(
+                "reversible_backward=True needs reversible blocks (a coupled scheme with "
+                "half-width fields [F, G] per block)"
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         state = None
         if self.transition is not None:
             x, history = self.transition(x)
             state = self.blocks[0].start_state(history) if len(self.blocks) else None
+        if self.reversible_backward:
+            return reversible_run(self.blocks, x)
         for block in self.blocks:
             x, state = block.step(x, state)
         return x

@@ -10,6 +10,7 @@ stage, which needs no transition, holds ``n`` steps).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -17,7 +18,11 @@ from torch import Tensor, nn
 from ._validate import check_choice, check_int, check_number
 from .blocks import ConvShortcut, PadShortcut, SchemeBlock, SchemeStage, Transition
 from .fields import MLPField, ResidualField, conv_layer, get_field, norm_layer
+from .noise import NoiseModel
+from .revnet import coupled_stages
 from .schemes import Scheme, get_scheme
+from .steps import field_slots
+from .stochastic_blocks import stochastic_stages
 
 __all__ = ["TIES", "SolverNet", "count_field_calls", "count_parameters", "valid_depths"]
 
@@ -80,6 +85,19 @@ class SolverNet(nn.Module):
         learn: learn the scheme's free coefficients (``lm``: one ``k`` per block); default
             True when the scheme has any.
         params: fixed (or initial, when learned) values of the scheme's coefficients.
+        options: non-learned step options of the scheme (``scheme.options``), e.g.
+            ``{"solver": "series", "order": 2}`` for PolyNet blocks of ``backward_euler``.
+        reversible_backward: coupled schemes only (default True for them): recompute the
+            activations of the reversible blocks from their outputs in backward
+            (:mod:`odenets.reversible`) instead of storing them. Coupled networks split the
+            channels into halves; every block holds half-width fields ``[F, G]`` and counts
+            ``2 * layers`` towards ``depth`` (RevNet-38: 3 units per stage), transitions
+            are :class:`~odenets.revnet.CoupledTransition` s.
+        noise: ``"shake_shake"``, ``"stochastic_depth"``, ``"gaussian"`` or a
+            :class:`~odenets.noise.NoiseModel`: every residual unit becomes an Euler–Maruyama
+            step (:mod:`odenets.stochastic_blocks`), sampled in training, the drift in
+            evaluation; needs ``scheme="euler_maruyama"`` (or a multistep scheme such as
+            ``lm``). Its random source is ``self.noise_source`` (``.seed(s)``).
     """
 
     def __init__(
@@ -97,6 +115,9 @@ class SolverNet(nn.Module):
         shortcut: str = "pad",
         learn: bool | None = None,
         params: Mapping[str, float] | None = None,
+        noise: str | NoiseModel | None = None,
+        options: Mapping[str, Any] | None = None,
+        reversible_backward: bool | None = None,
     ) -> None:
         super().__init__()
         self.scheme = get_scheme(scheme)
@@ -113,9 +134,15 @@ class SolverNet(nn.Module):
         check_choice("tie", tie, TIES)
         check_choice("shortcut", shortcut, SHORTCUTS)
         check_int("depth", depth, 1)
-        per = len(widths) * field_cls.layers
+        coupled = self.scheme.family == "coupled"  # a RevNet unit holds two fields
+        if reversible_backward and not coupled:
+            raise ValueError(
+                f"reversible_backward=True needs a coupled scheme (e.g. 'coupled_euler'), "
+                f"got {self.scheme.name!r}, whose steps cannot be undone"
+            )
+        per = len(widths) * field_cls.layers * (2 if coupled else 1)
         if depth < per + 2 or (depth - 2) % per:
-            fits = ", ".join(map(str, valid_depths(field, len(widths), 110)))
+            fits = ", ".join(map(str, range(per + 2, 111, per)))
             raise ValueError(
                 f"depth {depth} does not fit field {field!r} with {len(widths)} stages: depth "
                 f"must be {per}n+2, e.g. {fits}"
@@ -137,8 +164,16 @@ class SolverNet(nn.Module):
         def make_field(cin, cout, stride=1):
             return field_cls(cin, cout, stride=stride, dims=dims)
 
-        stages = []
-        for i, width in enumerate(widths):
+        stages, self.noise_source = [], None
+        if noise is not None:  # noisy blocks, see odenets.stochastic_blocks
+            stages, self.noise_source = stochastic_stages(
+                self, noise, make_field, n, SHORTCUTS[shortcut], learn, params)
+        slots = field_slots(self.scheme, options)
+        if coupled:
+            stages = coupled_stages(
+                self.scheme, widths, n, make_field, SHORTCUTS[shortcut], spatial, tie=tie,
+                h=h, options=options, reversible_backward=reversible_backward is not False)
+        for i, width in enumerate(widths if noise is None and not coupled else ()):
             transition = None
             if i > 0:
                 stride = 1 if self.vector else 2
@@ -149,14 +184,20 @@ class SolverNet(nn.Module):
             count = n - (transition is not None)
             shared = make_field(width, width) if tie == "all" else None
             blocks = []
-            for _ in range(count):
+            for j in range(count):
+                # Without a transition the stage's first step starts with no history (an Euler
+                # start), so its free coefficients would be unused: keep them fixed there.
+                learn_here = False if (j == 0 and transition is None
+                                       and self.scheme.family == "multistep") else learn
                 if tie == "all":
                     fields = shared
-                elif tie == "stages" or self.scheme.stages == 1:
+                elif tie == "stages" or slots == 1:
                     fields = make_field(width, width)
                 else:
-                    fields = [make_field(width, width) for _ in range(self.scheme.stages)]
-                blocks.append(SchemeBlock(self.scheme, fields, h, learn=learn, params=params))
+                    fields = [make_field(width, width) for _ in range(slots)]
+                blocks.append(SchemeBlock(self.scheme, fields, h, learn=learn_here,
+                                          params=params if learn_here is not False else None,
+                                          options=options))
             stages.append(SchemeStage(blocks, transition))
         self.stages = nn.Sequential(*stages)
         self.head_norm = norm_layer(spatial, widths[-1])
@@ -175,6 +216,14 @@ class SolverNet(nn.Module):
     def blocks(self) -> list[SchemeBlock]:
         """All scheme blocks, in order (transitions excluded)."""
         return [b for stage in self.stages for b in stage.blocks]
+
+    def retimed(self, scheme: str | Scheme | None = None, steps: int | None = None) -> SolverNet:
+        """For ``tie="all"`` nets: a view sharing every parameter whose stages integrate their
+        tied ``F`` with ``scheme`` in ``steps`` steps over the same stage time (scheme transfer,
+        Queiruga et al. 2020); see :func:`odenets.transfer.retime`."""
+        from .transfer import retime
+
+        return retime(self, scheme, steps)
 
     def check_input(self, x: Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(batch, in_channels, *spatial)``."""

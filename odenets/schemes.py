@@ -32,6 +32,13 @@ __all__ = [
 FAMILIES: dict[str, type | None] = {
     "explicit_rk": ButcherTableau,
     "multistep": MultistepCoefficients,
+    # Backward Euler / trapezoid (odenets.steps.implicit): a stiffly accurate tableau whose
+    # last stage is the one implicit stage.
+    "implicit": ButcherTableau,
+    # Partitioned (symplectic) Euler / RevNet (odenets.steps.coupled): no coefficients.
+    "coupled": None,
+    # Euler–Maruyama (odenets.steps.stochastic): no coefficients, the noise is an argument.
+    "stochastic": None,
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -57,6 +64,9 @@ class Scheme:
         init: for each learnable parameter, the uniform range a network block draws its
             initial value from (default: the parameter's value).
         description: other names and remarks, shown by ``odenets list``.
+        strong_order, weak_order: for SDE schemes (family ``stochastic``) the strong and weak
+            orders, measured on geometric Brownian motion by the test suite; ``order`` is then
+            the order with zero diffusion (an ODE). ``None`` for ODE schemes.
     """
 
     name: str
@@ -70,6 +80,14 @@ class Scheme:
     weights: Callable[..., Any] | None = None
     init: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     description: str = ""
+    # SDE schemes only (None for ODE schemes): strong / weak convergence order. For these
+    # ``order`` is the order on ODEs (zero diffusion), which the ODE order test measures.
+    strong_order: float | None = None
+    weak_order: float | None = None
+    # Non-learned step options and their defaults (implicit: the solver realization; coupled:
+    # the split dimension). They travel in the same dict as the coefficients to
+    # ``steps.prepare`` / ``odeint(options=...)``; see :meth:`split`.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -95,11 +113,35 @@ class Scheme:
             raise ValueError(f"stages must be a positive int, got {self.stages!r}")
         if not (isinstance(self.order, int | float) and self.order > 0):
             raise ValueError(f"order must be a positive number, got {self.order!r}")
+        for key in ("strong_order", "weak_order"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise ValueError(f"{key} must be None or a positive number, got {value!r}")
         if bool(self.parameters) != (self.weights is not None):
             raise ValueError("parameters and weights go together: give both or neither")
         check_options(f"scheme {self.name!r} init", self.init, self.parameters)
         object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
         object.__setattr__(self, "init", MappingProxyType(dict(self.init)))
+        if not isinstance(self.options, Mapping):
+            raise TypeError(f"options must be a mapping, got {type(self.options).__name__}")
+        clash = sorted(set(self.options) & set(self.parameters))
+        if clash:
+            raise ValueError(f"names {clash} are both coefficients and options of {self.name!r}")
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def split(self, given: Mapping[str, Any] | None = None) -> tuple[dict, dict]:
+        """Split one dict of settings into ``(coefficients, options)``.
+
+        Coefficients are the learnable ``parameters`` (overrides only, not defaults); options
+        are the non-learned step settings, returned with the scheme's defaults filled in.
+        Unknown names are a ``TypeError`` listing both kinds.
+        """
+        given = check_options(
+            f"scheme {self.name!r}", given, (*self.parameters, *self.options)
+        )
+        coefficients = {k: v for k, v in given.items() if k in self.parameters}
+        options = {**self.options, **{k: v for k, v in given.items() if k in self.options}}
+        return coefficients, options
 
     def resolve(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The scheme's parameters with ``overrides`` applied; unknown names are a TypeError."""
@@ -226,5 +268,79 @@ register_scheme(
         # Blocks start near k = 0 (the ResNet step), as in the LM-ResNet reference code.
         init={"k": (-0.1, 0.0)},
         description="(1-k) y_n + k y_{n-1} + (1+k) h f_n; order 2 at k = 1 (leapfrog); Euler start",
+    )
+)
+
+register_scheme(
+    Scheme(
+        name="euler_maruyama",
+        family="stochastic",
+        order=1,
+        stages=1,
+        architecture="shake-shake (Gastaldi 2017) and stochastic depth (Huang et al. 2016) blocks",
+        reference="Maruyama 1955; as network blocks: Lu, Zhong, Li, Dong, ICML 2018 §3",
+        strong_order=0.5,
+        weak_order=1,
+        description="y + h a(t, y) + b(t, y) ⊙ ΔW; strong order 0.5, weak order 1; "
+        "without noise it is forward Euler (order 1 on ODEs)",
+    )
+)
+
+# --- implicit and coupled schemes (odenets.steps.implicit, odenets.steps.coupled) -----------
+#: Step options of the implicit family: the realization of the solve (see docs/implicit.md).
+_IMPLICIT_OPTIONS = {
+    "solver": "solve",  # "series" (PolyNet), "picard" (k unrolled iterations), "solve"
+    "order": 2,  # series: powers of (h F) kept in (I - h F)^{-1}
+    "iterations": 2,  # picard: fixed-point iterations from y0
+    "tol": None,  # solve: residual tolerance (None: 1e-12 in float64, 1e-5 in float32)
+    "max_iter": 100,  # solve: iteration budget, forward and adjoint
+    "anderson": 5,  # solve: Anderson memory (0: plain fixed-point iteration)
+    "on_failure": "raise",  # solve: "raise" ConvergenceError or "warn" ConvergenceWarning
+}
+
+register_scheme(
+    Scheme(
+        name="backward_euler",
+        family="implicit",
+        order=1,
+        stages=1,
+        architecture="PolyNet (Zhang et al. 2017): x + F(x) + F(F(x)) is the series of "
+        "(I - hF)^{-1} truncated at order 2",
+        reference="Euler 1768; as network blocks: Lu, Zhong, Li, Dong, ICML 2018 §2",
+        coefficients=ButcherTableau(a=[[1]], b=[1], c=[1]),
+        options=_IMPLICIT_OPTIONS,
+        description="implicit Euler y1 = y0 + h f(t1, y1); A- and L-stable; realizations "
+        "series / picard / solve (IFT gradient)",
+    )
+)
+register_scheme(
+    Scheme(
+        name="trapezoid",
+        family="implicit",
+        order=2,
+        stages=2,
+        architecture="Crank–Nicolson block: x + h/2 F(x) followed by the series of "
+        "(I - h/2 F)^{-1}",
+        reference="Crank & Nicolson 1947",
+        coefficients=ButcherTableau(a=[[0, 0], [1 / 2, 1 / 2]], b=[1 / 2, 1 / 2], c=[0, 1]),
+        options=_IMPLICIT_OPTIONS,
+        description="implicit trapezoid (Crank–Nicolson, Lobatto IIIA-2) y1 = y0 + h/2 "
+        "(f(t0, y0) + f(t1, y1)); A-stable",
+    )
+)
+register_scheme(
+    Scheme(
+        name="coupled_euler",
+        family="coupled",
+        order=1,
+        stages=2,
+        architecture="RevNet (Gomez et al. 2017): y1 = x1 + F(x2), y2 = x2 + G(y1)",
+        reference="symplectic Euler (de Vogelaere 1956); Gomez, Ren, Urtasun, Grosse, "
+        "NeurIPS 2017",
+        # dim: the split dimension of the state into halves (x1, x2); None: dim 1
+        # (channels) for states of rank >= 2, dim 0 for vectors.
+        options={"dim": None},
+        description="partitioned Euler on y = (u, v): u1 = u + h f_u(u, v), "
+        "v1 = v + h f_v(u1, v); exactly invertible when f_u reads only v and f_v only u",
     )
 )

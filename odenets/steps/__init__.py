@@ -10,19 +10,41 @@ evaluation within the step, so a network can give every Runge–Kutta stage its 
 ``F`` (``tie="none"``) while an integrator ignores it. ``h`` may be a plain number or a tensor
 (a learned step size); with a number the updates use fused ``torch.add(..., alpha=)``.
 
-One module per family: :mod:`.explicit`, :mod:`.multistep`.
+One module per family: :mod:`.explicit`, :mod:`.multistep`, :mod:`.stochastic`,
+:mod:`.implicit`, :mod:`.coupled`.
 """
 
-from .base import StageField, Stepper, prepare, register_family
+from .base import (
+    StageField,
+    Stepper,
+    field_slots,
+    prepare,
+    prepare_inverse,
+    register_family,
+    register_inverse,
+    register_slots,
+)
+from .coupled import coupled_euler, coupled_inverse
 from .explicit import explicit_rk
+from .implicit import implicit_step
 from .multistep import History, multistep
+from .stochastic import Increment, euler_maruyama
 
 __all__ = [
     "History",
+    "Increment",
     "StageField",
     "Stepper",
+    "coupled_euler",
+    "coupled_inverse",
+    "euler_maruyama",
     "explicit_rk",
+    "field_slots",
+    "implicit_step",
     "multistep",
     "prepare",
+    "prepare_inverse",
     "register_family",
+    "register_inverse",
+    "register_slots",
 ]

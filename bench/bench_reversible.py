@@ -1,0 +1,101 @@
+"""Saved activations and train-step time of RevNets (coupled Euler) vs ResNets (Euler).
+
+Prints, from one run side by side:
+  * bytes of tensors saved for backward (counted with torch.autograd.graph.saved_tensors_hooks,
+    parameters excluded, each storage once) for revnet38 / revnet110 with the reversible
+    backward, the same nets with plain autograd, and resnet32 / resnet110;
+  * the ratios revnet110 / revnet38 (goal <= 1.3) and resnet110 / resnet32 (~3x);
+  * the train-step time (forward + backward) of revnet38 with the reversible backward vs plain
+    autograd (goal: recomputation costs < 2x).
+
+    python bench/bench_reversible.py [--batch 16] [--size 32] [--reps 5] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from _timing import interleaved  # bench/_timing.py: round-robin medians
+
+import odenets as on
+
+
+def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: set[int] = set()
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in params and ptr not in seen:
+            seen.add(ptr)
+            total += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = model(x).logsumexp(1).mean()
+    loss.backward()
+    return total
+
+
+def train_step(model: torch.nn.Module, x: torch.Tensor):
+    def once():
+        model.zero_grad(set_to_none=True)
+        model(x).logsumexp(1).mean().backward()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+
+    return once
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    x = torch.randn(args.batch, 3, args.size, args.size, device=args.device)
+    nets = {
+        "revnet38": on.create_model("revnet38"),
+        "revnet110": on.create_model("revnet110"),
+        "revnet38 (plain autograd)": on.create_model("revnet38", reversible_backward=False),
+        "revnet110 (plain autograd)": on.create_model("revnet110", reversible_backward=False),
+        "resnet32": on.create_model("resnet32"),
+        "resnet110": on.create_model("resnet110"),
+    }
+    mib = {}
+    print(f"input {tuple(x.shape)} float32 on {args.device}; torch {torch.__version__}")
+    print(f"{'model':28s} {'params':>9s} {'saved MiB':>10s}")
+    for name, net in nets.items():
+        net.to(args.device).train()
+        mib[name] = saved_bytes(net, x) / 2**20
+        print(f"{name:28s} {on.count_parameters(net):9d} {mib[name]:10.2f}")
+    print(
+        f"revnet110 / revnet38 saved bytes: {mib['revnet110'] / mib['revnet38']:.2f} (goal <= 1.3)"
+    )
+    print(f"resnet110 / resnet32 saved bytes: {mib['resnet110'] / mib['resnet32']:.2f}")
+    print(
+        f"plain / reversible, revnet110: {mib['revnet110 (plain autograd)'] / mib['revnet110']:.2f}"
+    )
+    for depth in ("38", "110"):
+        times = interleaved(
+            {
+                "reversible": train_step(nets[f"revnet{depth}"], x),
+                "plain": train_step(nets[f"revnet{depth} (plain autograd)"], x),
+            },
+            repeats=args.reps,
+            warmup=2,
+        )
+        print(
+            f"revnet{depth} train step (median of {args.reps}, interleaved): reversible "
+            f"{times['reversible'] * 1e3:.0f} ms, plain {times['plain'] * 1e3:.0f} ms, "
+            f"ratio {times['reversible'] / times['plain']:.2f} (goal < 2)"
+        )
+
+
+if __name__ == "__main__":
+    main()

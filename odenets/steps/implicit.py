@@ -1,0 +1,130 @@
+"""Implicit steps (family ``implicit``): backward Euler and the trapezoid rule.
+
+A scheme of this family is a stiffly accurate tableau whose stages are explicit except the
+last, which is implicit with diagonal coefficient ``theta``::
+
+    k_i = f(t + c_i h, y + h sum_{j<i} a_ij k_j)        i < s-1  (explicit stages)
+    r   = y + h sum_{j<s-1} a_{s-1,j} k_j
+    y1  = r + theta h f(t + h, y1)                               (the implicit stage)
+
+backward Euler is ``s = 1, theta = 1`` (``y1 = y + h f(y1)``); the trapezoid rule is
+``s = 2, theta = 1/2`` (``y1 = y + h/2 (f(y) + f(y1))``). The implicit equation is realized in
+one of three ways (the ``solver`` option):
+
+* ``"series"``, ``order = p``: ``y1 = sum_{j=0}^{p} (theta h F)^j (r)``, the truncated Neumann
+  series of ``(I - theta h F)^{-1}`` (exact for linear ``F``). For backward Euler with
+  ``p = 2, h = 1`` it is PolyNet's PolyInception ``x + F(x) + F(F(x))``; with one module per
+  power it is mpoly ``x + F(x) + G(F(x))``. Stage ``s - 1 + j`` is the ``j``-th power.
+* ``"picard"``, ``iterations = k``: ``k`` unrolled fixed-point iterations from ``y``.
+* ``"solve"``: iterate (Anderson-accelerated) to ``tol``; the gradient comes from the implicit
+  function theorem (:func:`odenets.implicit.implicit_solve`), so memory does not grow with the
+  iteration count. ``odeint`` uses this by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from .._validate import check_choice, check_int
+from ..implicit import SolveSettings, SolveStats, implicit_solve
+from ..schemes import Scheme
+from ..tableau import ButcherTableau
+from ._ops import axpy, scale, shift
+from .base import StageField, Stepper, register_family, register_slots
+
+__all__ = ["SOLVERS", "implicit_options", "implicit_step"]
+
+#: The realizations of an implicit step.
+SOLVERS = ("series", "picard", "solve")
+
+
+def implicit_options(scheme: Scheme, options: dict) -> dict:
+    """Validate the step options of an implicit scheme (defaults already filled in)."""
+    check_choice("solver", options["solver"], SOLVERS)
+    check_int("order", options["order"], 1)
+    check_int("iterations", options["iterations"], 1)
+    settings = SolveSettings(
+        tol=options["tol"],
+        max_iter=options["max_iter"],
+        anderson=options["anderson"],
+        on_failure=options["on_failure"],
+    )
+    return {**options, "settings": settings}
+
+
+def _theta(tableau: ButcherTableau, name: str) -> float:
+    """The implicit coefficient of a tableau of the supported shape, else a ValueError."""
+    s, a = tableau.stages, tableau.a
+    explicit_head = all(a[i][j] == 0.0 for i in range(s - 1) for j in range(i, s))
+    theta = a[-1][-1]
+    if not explicit_head or theta == 0.0 or tuple(a[-1]) != tableau.b:
+        raise ValueError(
+            f"scheme {name!r}: the implicit family needs a stiffly accurate tableau (b equal "
+            "to the last row of a) whose only implicit coefficient is the last diagonal one"
+        )
+    return theta
+
+
+def implicit_step(
+    tableau: ButcherTableau,
+    options: dict,
+    f: StageField,
+    t: Any,
+    y: Tensor,
+    h: Any,
+    stats: SolveStats | None = None,
+) -> Tensor:
+    """One implicit step of ``tableau`` realized as ``options["solver"]`` (see the module)."""
+    s, a, c = tableau.stages, tableau.a, tableau.c
+    theta_h = a[-1][-1] * h
+    series = options["solver"] == "series"
+    ks: list[Tensor] = []
+    for i in range(s - 1):
+        yi = y
+        for j in range(i):
+            yi = axpy(yi, a[i][j] * h, ks[j]) if a[i][j] != 0 else yi
+        ks.append(f(i if series else 0, shift(t, c[i], h), yi))
+    r = y
+    for j in range(s - 1):
+        r = axpy(r, a[-1][j] * h, ks[j]) if a[-1][j] != 0 else r
+    t1 = shift(t, c[-1], h)
+    if series:
+        term, out = r, r
+        for j in range(options["order"]):
+            term = scale(theta_h, f(s - 1 + j, t1, term))
+            out = out + term
+        return out
+
+    def g(z: Tensor) -> Tensor:
+        return axpy(r, theta_h, f(0, t1, z))
+
+    if options["solver"] == "picard":
+        z = y
+        for _ in range(options["iterations"]):
+            z = g(z)
+        return z
+    return implicit_solve(g, y, options["settings"], stats)
+
+
+@register_family("implicit")
+def _bind(scheme: Scheme, params: dict) -> Stepper:
+    _, options = scheme.split(params)
+    options = implicit_options(scheme, options)
+    tableau = scheme.coefficients
+    _theta(tableau, scheme.name)
+
+    def step(f, t, y, h, state):
+        return implicit_step(tableau, options, f, t, y, h), state
+
+    return step
+
+
+@register_slots("implicit")
+def _slots(scheme: Scheme, params: dict) -> int:
+    _, options = scheme.split(params)
+    check_choice("solver", options["solver"], SOLVERS)
+    if options["solver"] == "series":
+        return scheme.coefficients.stages - 1 + check_int("order", options["order"], 1)
+    return 1
