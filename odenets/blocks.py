@@ -23,7 +23,40 @@ from .schemes import Scheme, get_scheme
 from .steps import History, field_slots, prepare, prepare_inverse
 from .steps.coupled import stage_input
 
-__all__ = ["ConvShortcut", "PadShortcut", "SchemeBlock", "SchemeStage", "Transition"]
+__all__ = [
+    "ConvShortcut",
+    "PadShortcut",
+    "SchemeBlock",
+    "SchemeStage",
+    "Transition",
+    "scheme_coefficients",
+]
+
+
+def scheme_coefficients(
+    scheme: Scheme, learn: bool | None, params: Mapping[str, float] | None
+) -> tuple[bool, nn.ParameterDict, dict[str, Any]]:
+    """A block's scheme coefficients: ``(learn, learned, fixed)``.
+
+    ``learn`` defaults to True when the scheme has free coefficients. Learned ones become
+    scalar parameters initialised from ``params`` or drawn from the scheme's ``init`` range
+    (``lm``: ``k ~ U(-0.1, 0)``, near the ResNet step); ``fixed`` holds the values used when
+    nothing is learned.
+    """
+    fixed = scheme.resolve(params)
+    learn = bool(scheme.parameters) if learn is None else bool(learn)
+    if learn and not scheme.parameters:
+        raise ValueError(f"scheme {scheme.name!r} has no coefficients to learn")
+    learned = nn.ParameterDict()
+    for name in scheme.parameters if learn else ():
+        value = torch.empty(())
+        if params is not None and name in params:
+            value.fill_(float(params[name]))
+        else:
+            low, high = scheme.init.get(name, (fixed[name], fixed[name]))
+            value.uniform_(low, high)
+        learned[name] = nn.Parameter(value)
+    return learn, learned, fixed
 
 
 class SchemeBlock(nn.Module):
@@ -87,27 +120,15 @@ class SchemeBlock(nn.Module):
                 f"fields must be an nn.Module or a sequence of them, got {type(fields).__name__}"
             )
         self.h = check_number("h", h, positive=True)
-        fixed = self.scheme.resolve(params)
-        self.learn = bool(self.scheme.parameters) if learn is None else bool(learn)
-        if self.learn and not self.scheme.parameters:
-            raise ValueError(f"scheme {self.scheme.name!r} has no coefficients to learn")
-        self.coefficients = nn.ParameterDict()
-        if self.learn:
-            for name in self.scheme.parameters:
-                value = torch.empty(())
-                if params is not None and name in params:
-                    value.fill_(float(params[name]))
-                else:
-                    low, high = self.scheme.init.get(name, (fixed[name], fixed[name]))
-                    value.uniform_(low, high)
-                self.coefficients[name] = nn.Parameter(value)
-            self._stepper = None
-        else:
-            self._stepper = prepare(self.scheme, {**fixed, **self.options})
+        self.learn, self.coefficients, fixed = scheme_coefficients(self.scheme, learn, params)
+        self._stepper = None if self.learn else prepare(self.scheme, {**fixed, **self.options})
 
     @property
     def f_evals(self) -> int:
-        """Evaluations of a residual function per forward (the scheme's stages)."""
+        """Nominal evaluations of a residual function per forward: the scheme's stages.
+
+        Iterative implicit realizations (``picard``, ``solve``) and the ``series`` of order
+        ``p`` evaluate more; :func:`odenets.count_field_calls` measures the real number."""
         return self.scheme.stages
 
     def _field(self, stage: int, t: Any, y: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validate import check_int, check_number
-from .blocks import SchemeStage
+from .blocks import SchemeStage, scheme_coefficients
 from .fields import FIELDS, ResidualField, conv_layer, norm_layer
 from .noise import NoiseModel, get_noise
 from .schemes import Scheme, get_scheme, list_schemes
@@ -226,20 +226,8 @@ class StochasticBlock(_NoisyStep):
         super().__init__(fields, noise, h, source)
         self.scheme = get_scheme(scheme)
         _check_noisy_scheme(self.scheme)
-        fixed = self.scheme.resolve(params)
-        self.learn = bool(self.scheme.parameters) if learn is None else bool(learn)
-        if self.learn and not self.scheme.parameters:
-            raise ValueError(f"scheme {self.scheme.name!r} has no coefficients to learn")
-        self.coefficients = nn.ParameterDict()
+        self.learn, self.coefficients, fixed = scheme_coefficients(self.scheme, learn, params)
         self._stepper = None if self.learn else prepare(self.scheme, fixed)
-        for name in self.scheme.parameters if self.learn else ():
-            value = torch.empty(())
-            if params is not None and name in params:
-                value.fill_(float(params[name]))
-            else:
-                low, high = self.scheme.init.get(name, (fixed[name], fixed[name]))
-                value.uniform_(low, high)
-            self.coefficients[name] = nn.Parameter(value)
 
     @property
     def f_evals(self) -> int:
