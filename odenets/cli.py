@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     add_list(sub)
+    from .commands import add_compare, add_eval, add_train, add_transfer
+
+    for add in (add_compare, add_train, add_eval, add_transfer):
+        add(sub)
+    from .unfold.cli import add_unfold
+
+    add_unfold(sub)
     return parser
 
 

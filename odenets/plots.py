@@ -1,0 +1,38 @@
+"""Figures for the workflow (matplotlib, imported lazily; the ``examples`` extra installs it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["plot_compare"]
+
+
+def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> Path:
+    """Save a PNG of :func:`odenets.compare.compare` results: test accuracy (mean ± std over
+    seeds) against parameters and against residual-function evaluations per forward."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("plots need matplotlib: `pip install odenets[examples]`") from None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, key, label in ((axes[0], "params", "parameters"),
+                           (axes[1], "f_evals", "F-evaluations per forward")):
+        for r in results:
+            ax.errorbar(r[key], 100 * r["test_accuracy"], yerr=100 * r["test_accuracy_std"],
+                        fmt="o", capsize=3, label=r["scheme"])
+            ax.annotate(r["scheme"], (r[key], 100 * r["test_accuracy"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,347 @@
+"""The trainer: SGD with momentum, paper learning-rate recipes, checkpoints with exact resume,
+NaN stop, JSON-lines metrics, data parallelism under ``torchrun``.
+
+Everything random is seeded from ``TrainConfig.seed``: the initial weights (global torch RNG),
+each epoch's sample order (``DistributedSampler`` with ``seed`` and ``set_epoch``) and each
+epoch's augmentation (a generator seeded by ``(seed, epoch)``). An epoch therefore depends only
+on the state at its start, which ``last.pt`` holds: resuming after epoch ``k`` gives bitwise the
+weights of an uninterrupted run on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DistributedSampler
+from tqdm import tqdm
+
+from ._validate import check_choice, check_int, check_number
+from .checkpoint import (
+    CheckpointError,
+    build_model,
+    get_rng_state,
+    load_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
+from .data import Dataset, load_dataset
+from .distributed import DistInfo, all_reduce_sum, convert_sync_batchnorm, setup, teardown
+
+__all__ = ["SCHEDULES", "TrainConfig", "TrainResult", "TrainingDiverged", "evaluate",
+           "lr_factor", "train"]
+
+#: Learning-rate schedules (per epoch): "step" — /10 at 50% and 75% of the epochs (the CIFAR
+#: recipe of He et al. and Lu et al.), "cosine" — half a cosine to 0, "constant".
+SCHEDULES = ("step", "cosine", "constant")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """What to train and how. Defaults are the CIFAR recipe (lr 0.1, wd 1e-4, batch 128)."""
+
+    model: str | None = "resnet20"  # preset name; None: a SolverNet built from model_args
+    model_args: dict = field(default_factory=dict)  # overrides passed to the model builder
+    data: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    augment: bool = True
+    epochs: int = 10
+    batch_size: int = 128  # global: split over the processes of a torchrun job
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    schedule: str = "step"
+    seed: int = 0
+    out: str | None = None  # folder for last.pt, best.pt, metrics.jsonl (None: no files)
+    resume: bool = False
+    stop_after: int | None = None  # stop (resumably) after this many epochs of this run
+    compile: bool = False
+    device: str | None = None  # "cpu", "cuda" or None (cuda when available)
+    incremental: tuple[int, ...] = ()  # tie="all" nets: steps per stage, one phase each
+    eval_batch_size: int = 500
+    progress: bool = True
+
+    def validate(self) -> None:
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("seed", self.seed, 0)
+        check_number("lr", self.lr, positive=True)
+        check_number("momentum", self.momentum)
+        check_number("weight_decay", self.weight_decay)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        if self.stop_after is not None:
+            check_int("stop_after", self.stop_after, 1)
+        if self.resume and not self.out:
+            raise ValueError("--resume needs --out: the folder holding last.pt")
+        for n in self.incremental:
+            check_int("incremental steps", n, 1)
+        if len(self.incremental) > self.epochs:
+            raise ValueError(f"incremental schedule {list(self.incremental)} has more phases "
+                             f"than epochs ({self.epochs}): each phase needs at least one epoch")
+
+
+@dataclass
+class TrainResult:
+    """The trained model (the base net, re-timed for incremental runs), metrics per epoch."""
+
+    model: nn.Module
+    history: list[dict]
+    test_accuracy: float
+    seconds: float
+    best_accuracy: float = 0.0
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """Multiplier of the base learning rate during ``epoch`` (0-based) of ``epochs``."""
+    if schedule == "step":
+        return 0.1 ** sum(epoch >= m for m in (math.floor(epochs * 0.5), math.floor(epochs * 0.75))
+                          if m > 0)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    return 1.0
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0])
+
+
+def _rank_batches(n: int, batch_size: int, seed: int, epoch: int, info: DistInfo
+                  ) -> list[Tensor]:
+    """This process's share of each global batch of the epoch (incomplete batches dropped)."""
+    sampler = DistributedSampler(range(n), num_replicas=info.world, rank=info.rank,
+                                 shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    order = torch.tensor(list(sampler), dtype=torch.long)
+    local = batch_size // info.world
+    return list(order[: len(order) // local * local].split(local))
+
+
+def _phase(config: TrainConfig, epoch: int) -> int | None:
+    """Steps per stage during ``epoch`` for an incremental run (None: not incremental)."""
+    if not config.incremental:
+        return None
+    phases = len(config.incremental)
+    return config.incremental[min(epoch * phases // config.epochs, phases - 1)]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 500,
+             info: DistInfo | None = None) -> dict[str, float]:
+    """Test loss and accuracy (shared out over the processes of a distributed job)."""
+    info = info or DistInfo()
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    n = len(dataset.y_test)
+    mine = torch.arange(n).tensor_split(info.world)[info.rank]
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    for idx in mine.split(batch_size):
+        x = dataset.prepare(dataset.x_test[idx].to(device))
+        y = dataset.y_test[idx].to(device)
+        out = model(x)
+        sums[0] += F.cross_entropy(out, y, reduction="sum").double()
+        sums[1] += (out.argmax(1) == y).sum()
+        sums[2] += len(idx)
+    model.train(was)
+    sums = all_reduce_sum(sums, info)
+    return {"loss": (sums[0] / sums[2]).item(), "accuracy": (sums[1] / sums[2]).item()}
+
+
+def _spec(config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
+    kwargs = {**dataset.model_kwargs(), **config.model_args}
+    if "widths" in kwargs:
+        kwargs["widths"] = list(kwargs["widths"])
+    return {"preset": config.model, "kwargs": kwargs}
+
+
+def _forward_model(base: nn.Module, config: TrainConfig, epoch: int) -> nn.Module:
+    steps = _phase(config, epoch)
+    if steps is None:
+        return base
+    from .transfer import retime
+
+    return retime(base, steps=steps)
+
+
+def _log(msg: str, info: DistInfo) -> None:
+    if info.main:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def train(config: TrainConfig, *, dataset: Dataset | None = None,
+          log: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train as ``config`` says; returns the model and the metrics of every epoch.
+
+    With ``config.out`` set, writes ``last.pt`` (atomically, every epoch), ``best.pt`` (best
+    test accuracy) and appends to ``metrics.jsonl``. ``log`` receives each epoch's metrics.
+    A non-finite loss raises :class:`TrainingDiverged` before anything of that epoch is saved.
+    """
+    config.validate()
+    info = setup(config.device)
+    try:
+        return _train(config, dataset, log, info)
+    finally:
+        teardown(info)
+
+
+def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) -> TrainResult:
+    if config.batch_size % info.world:
+        raise ValueError(f"--batch-size {config.batch_size} is the global batch: it must be "
+                         f"divisible by the {info.world} processes")
+    if dataset is None:  # the main process loads (and downloads) first
+        if info.distributed and not info.main:
+            torch.distributed.barrier()
+        dataset = load_dataset(config.data, data_dir=config.data_dir,
+                               download=config.download and info.main, seed=config.seed,
+                               augment=config.augment)
+        if info.distributed and info.main:
+            torch.distributed.barrier()
+    if not config.augment and dataset.augment is not None:
+        dataset = Dataset(**{**dataset.__dict__, "augment": None})
+    if config.batch_size > len(dataset.y_train):
+        raise ValueError(f"--batch-size {config.batch_size} exceeds the {len(dataset.y_train)} "
+                         "training samples")
+    out = Path(config.out) if config.out else None
+    spec = _spec(config, dataset)
+    torch.manual_seed(config.seed)
+    model = build_model(spec)
+    if config.incremental and getattr(model, "tie", None) != "all":
+        raise ValueError("incremental training refines the step grid of a weight-tied net: "
+                         f"use a tie='all' model (e.g. --model ode_resnet), got tie="
+                         f"{getattr(model, 'tie', None)!r}")
+    if info.distributed:
+        model = convert_sync_batchnorm(model, info)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda e: lr_factor(config.schedule, e, config.epochs))
+    start, best, history = 0, -1.0, []
+    if config.resume:
+        ckpt = load_checkpoint(out / "last.pt")
+        for key in ("model_spec", "data", "seed", "batch_size"):
+            mine = spec if key == "model_spec" else getattr(config, key)
+            if ckpt.get(key) != mine:
+                raise CheckpointError(f"cannot resume {out / 'last.pt'}: it was trained with "
+                                      f"{key}={ckpt.get(key)!r}, this run has {mine!r}")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        start, best, history = ckpt["epoch"], ckpt.get("best_accuracy", -1.0), ckpt["metrics"]
+        if start >= config.epochs:
+            _log(f"checkpoint already has {start} epochs (--epochs {config.epochs}); "
+                 "nothing to train", info)
+    model.to(info.device)
+    stop = config.epochs if config.stop_after is None else min(config.epochs,
+                                                               start + config.stop_after)
+    t_total = time.perf_counter()
+    metrics_file = out / "metrics.jsonl" if out and info.main else None
+    net = runner = None
+    for epoch in range(start, stop):
+        if net is not (phase_net := _forward_model(model, config, epoch)):
+            net = phase_net
+            runner = None  # drop the previous wrapper (and its DDP hooks) first
+            runner = _wrap(net, config, info)
+        for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+            group["lr"] = base * lr_factor(config.schedule, epoch, config.epochs)
+        t0 = time.perf_counter()
+        stats = _train_epoch(runner, net, dataset, optimizer, config, epoch, info)
+        scheduler.step()
+        test = evaluate(net, dataset, config.eval_batch_size, info)
+        record = {"epoch": epoch + 1, "train_loss": stats[0], "train_accuracy": stats[1],
+                  "test_loss": test["loss"], "test_accuracy": test["accuracy"],
+                  "lr": optimizer.param_groups[0]["lr"],
+                  "seconds": round(time.perf_counter() - t0, 3)}
+        if config.incremental:
+            record["steps"] = _phase(config, epoch)
+        history.append(record)
+        improved = test["accuracy"] > best
+        best = max(best, test["accuracy"])
+        if out and info.main:
+            ckpt = {"model": model.state_dict(), "model_spec": spec,
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": get_rng_state(), "epoch": epoch + 1, "best_accuracy": best,
+                    "metrics": history, "data": config.data, "seed": config.seed,
+                    "batch_size": config.batch_size, "config": _plain(asdict(config)),
+                    "world": info.world,
+                    "retime": {"steps": record.get("steps")}}
+            save_checkpoint(ckpt, out / "last.pt")
+            if improved:
+                save_checkpoint(ckpt, out / "best.pt")
+            with metrics_file.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+        if log and info.main:
+            log(record)
+    final = _forward_model(model, config, max(stop - 1, 0))
+    accuracy = history[-1]["test_accuracy"] if history else float("nan")
+    return TrainResult(final, history, accuracy, time.perf_counter() - t_total, best)
+
+
+def _wrap(net: nn.Module, config: TrainConfig, info: DistInfo) -> nn.Module:
+    """What the training step calls: ``net``, in DDP for a distributed job, compiled if asked."""
+    runner = net
+    if info.distributed:
+        runner = nn.parallel.DistributedDataParallel(
+            net, device_ids=[info.device] if info.device.type == "cuda" else None)
+    if config.compile:
+        if not hasattr(torch, "compile"):
+            raise ValueError("--compile needs torch.compile (PyTorch >= 2.0)")
+        runner = torch.compile(runner)
+    return runner
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _train_epoch(runner: nn.Module, net: nn.Module, dataset: Dataset,
+                 optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int,
+                 info: DistInfo) -> tuple[float, float]:
+    net.train()
+    batches = _rank_batches(len(dataset.y_train), config.batch_size, config.seed, epoch, info)
+    generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
+    augment = dataset.draw_augmentation(generator)
+    sums = torch.zeros(3, dtype=torch.float64)
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+               disable=not (config.progress and info.main), file=sys.stderr)
+    for step, idx in enumerate(bar):
+        x = dataset.x_train[idx].to(info.device)
+        x = dataset.prepare(x, None if augment is None else augment[idx])
+        y = dataset.y_train[idx].to(info.device)
+        out = runner(x)
+        loss = F.cross_entropy(out, y)
+        value = all_reduce_sum(loss.detach().reshape(1), info) / info.world
+        if not torch.isfinite(value).all():
+            raise TrainingDiverged(
+                f"loss became {value.item()} at epoch {epoch + 1}, step {step + 1}: training "
+                "stopped; the last good checkpoint (previous epoch) is kept. Lower --lr or check "
+                "the data"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums[0] += value.item() * len(idx)
+        sums[1] += (out.detach().argmax(1) == y).sum().item()
+        sums[2] += len(idx)
+    sums = all_reduce_sum(sums, info)
+    return (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
