@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 
 
-def interleaved(candidates: dict[str, Callable[[], object]], repeats: int = 15,
-                warmup: int = 3) -> dict[str, float]:
+def interleaved(
+    candidates: dict[str, Callable[[], object]], repeats: int = 15, warmup: int = 3
+) -> dict[str, float]:
     """Median seconds per call of each candidate, measured round-robin so that machine load
     affects all of them alike."""
     for fn in candidates.values():

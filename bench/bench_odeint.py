@@ -15,9 +15,9 @@ import torchdiffeq
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import interleaved  # noqa: E402
+from _timing import interleaved
 
-import odenets as on  # noqa: E402
+import odenets as on
 
 
 class MLP(nn.Module):
@@ -66,14 +66,19 @@ def main(argv=None):
         "torchdiffeq": run(lambda: torchdiffeq.odeint(f, y0, t, method="rk4")),
     }
     times = interleaved(candidates, repeats=args.repeats)
-    print(f"threads={torch.get_num_threads()} steps={args.steps} batch={args.batch} "
-          "(forward + backward)")
+    print(
+        f"threads={torch.get_num_threads()} steps={args.steps} batch={args.batch} "
+        "(forward + backward)"
+    )
     for k, s in times.items():
         print(f"{k:>12}: {1e3 * s:8.1f} ms")
-    print(f"ratio odenets / hand_loop   = {times['odenets'] / times['hand_loop']:.3f}"
-          "  (goal <= 1.10)")
-    print(f"ratio odenets / torchdiffeq = {times['odenets'] / times['torchdiffeq']:.3f}"
-          "  (goal < 1; torchdiffeq's rk4 is the 3/8 rule, same cost)")
+    print(
+        f"ratio odenets / hand_loop   = {times['odenets'] / times['hand_loop']:.3f}  (goal <= 1.10)"
+    )
+    print(
+        f"ratio odenets / torchdiffeq = {times['odenets'] / times['torchdiffeq']:.3f}"
+        "  (goal < 1; torchdiffeq's rk4 is the 3/8 rule, same cost)"
+    )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import interleaved  # noqa: E402
+from _timing import interleaved
 
-import odenets as on  # noqa: E402
+import odenets as on
 
 
 class Block(nn.Module):
@@ -43,8 +43,9 @@ class HandResNet20(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()
+        )
         layers, cin = [], 16
         for i, w in enumerate((16, 32, 64)):
             for j in range(3):
@@ -77,8 +78,10 @@ def main(argv=None):
         raise SystemExit(f"parameter counts differ: {counts}")
     x, y = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))
     opts = {k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for k, m in models.items()}
-    times = interleaved({k: (lambda k=k: train_step(models[k], opts[k], x, y)) for k in models},
-                        repeats=args.repeats)
+    times = interleaved(
+        {k: (lambda k=k: train_step(models[k], opts[k], x, y)) for k in models},
+        repeats=args.repeats,
+    )
     print(f"threads={torch.get_num_threads()} batch={args.batch} params={counts['solvernet']}")
     for k, s in times.items():
         print(f"{k:>13}: {1e3 * s:8.1f} ms / train step (median of {args.repeats})")

@@ -40,8 +40,11 @@ def tiny_archive(root: Path, per_batch: int = 64, seed: int = 0) -> Path:
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        write_batch(folder / name, rng.integers(0, 256, (per_batch, 3, 32, 32)),
-                    rng.integers(0, 10, per_batch).tolist())
+        write_batch(
+            folder / name,
+            rng.integers(0, 256, (per_batch, 3, 32, 32)),
+            rng.integers(0, 10, per_batch).tolist(),
+        )
     return root
 
 
@@ -52,8 +55,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=160)
     parser.add_argument("--depths", default=",".join(map(str, DEPTHS)))
     parser.add_argument("--out", default="runs/cifar10")
-    parser.add_argument("--smoke", action="store_true",
-                        help="1 epoch of ResNet-20 and LM-ResNet-20 on a tiny random archive")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="1 epoch of ResNet-20 and LM-ResNet-20 on a tiny random archive",
+    )
     args = parser.parse_args()
     depths = [20] if args.smoke else [int(d) for d in args.depths.split(",")]
     data_dir, epochs, batch = args.data_dir, args.epochs, 128
@@ -62,13 +68,22 @@ def main() -> None:
     rows = []
     for depth in depths:
         for preset in (f"resnet{depth}", f"lm_resnet{depth}"):
-            config = TrainConfig(model=preset, data="cifar10", data_dir=data_dir,
-                                 download=args.download and not args.smoke, epochs=epochs,
-                                 batch_size=batch, lr=0.1, weight_decay=1e-4, schedule="step",
-                                 out=str(Path(args.out) / preset))
+            config = TrainConfig(
+                model=preset,
+                data="cifar10",
+                data_dir=data_dir,
+                download=args.download and not args.smoke,
+                epochs=epochs,
+                batch_size=batch,
+                lr=0.1,
+                weight_decay=1e-4,
+                schedule="step",
+                out=str(Path(args.out) / preset),
+            )
             result = train(config)
-            rows.append((preset, 100 * (1 - result.test_accuracy),
-                          100 * (1 - result.best_accuracy)))
+            rows.append(
+                (preset, 100 * (1 - result.test_accuracy), 100 * (1 - result.best_accuracy))
+            )
             print(f"{preset}: test error {rows[-1][1]:.2f}% (best epoch {rows[-1][2]:.2f}%)")
     print("\n| model | final test error | best epoch |\n|---|---|---|")
     for preset, final, best in rows:

@@ -23,8 +23,12 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="1 epoch, 1 seed")
     args = parser.parse_args()
     seeds = [0] if args.smoke else [int(s) for s in args.seeds.split(",")]
-    config = CompareConfig(schemes=["euler", "lm", "heun"], data="mnist1d", seeds=seeds,
-                           epochs=1 if args.smoke else args.epochs)
+    config = CompareConfig(
+        schemes=["euler", "lm", "heun"],
+        data="mnist1d",
+        seeds=seeds,
+        epochs=1 if args.smoke else args.epochs,
+    )
     results = compare(config)
     print(markdown_table(results))
     out = Path(args.out)

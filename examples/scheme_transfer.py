@@ -19,8 +19,10 @@ from odenets.transfer import stage_steps, transfer
 
 def table(net, dataset, schemes, steps) -> str:
     rows = transfer(net, dataset, schemes, steps)
-    lines = ["| scheme | " + " | ".join(f"{m} steps" for m in steps) + " |",
-             "|---" * (len(steps) + 1) + "|"]
+    lines = [
+        "| scheme | " + " | ".join(f"{m} steps" for m in steps) + " |",
+        "|---" * (len(steps) + 1) + "|",
+    ]
     for s in schemes:
         accs = [f"{100 * r['test_accuracy']:.1f}%" for r in rows if r["scheme"] == s]
         lines.append(f"| {s} | " + " | ".join(accs) + " |")
@@ -35,9 +37,16 @@ def main() -> None:
     epochs = 3 if args.smoke else args.epochs  # incremental: one epoch per phase
     dataset = load_dataset("digits")
     schemes, steps = ["euler", "heun", "rk4"], [1, 2, 4, 8]
-    recipe = {"model": "ode_resnet", "epochs": epochs, "batch_size": 64, "lr": 0.05,
-              "weight_decay": 5e-4, "schedule": "cosine", "nesterov": True,
-              "model_args": {"widths": [16, 32, 64], "h": 0.5}}
+    recipe = {
+        "model": "ode_resnet",
+        "epochs": epochs,
+        "batch_size": 64,
+        "lr": 0.05,
+        "weight_decay": 5e-4,
+        "schedule": "cosine",
+        "nesterov": True,
+        "model_args": {"widths": [16, 32, 64], "h": 0.5},
+    }
 
     plain = train(TrainConfig(**recipe), dataset=dataset).model
     print(f"trained: rk4, steps per stage {stage_steps(plain)}")

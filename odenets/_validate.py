@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["check_choice", "closest", "check_int", "check_number", "check_options", "unknown_name"]
+__all__ = ["check_choice", "check_int", "check_number", "check_options", "closest", "unknown_name"]
 
 
 def closest(name: str, valid: Iterable[str]) -> str | None:
     """The most similar valid name (ties broken by the longer common prefix), or None."""
 
     def score(candidate: str) -> tuple[float, int]:
-        prefix = len(os.path.commonprefix([name, candidate]))
+        prefix = next(
+            (i for i, (x, y) in enumerate(zip(name, candidate, strict=False)) if x != y),
+            min(len(name), len(candidate)),
+        )
         return difflib.SequenceMatcher(None, name, candidate).ratio(), prefix
 
     candidates = difflib.get_close_matches(name, list(valid), n=5, cutoff=0.5)
@@ -69,7 +71,5 @@ def check_options(where: str, given: Mapping[str, Any] | None, allowed: Iterable
     allowed = sorted(allowed)
     unknown = sorted(set(given) - set(allowed))
     if unknown:
-        raise TypeError(
-            f"{where} got unexpected option(s) {unknown}; allowed: {allowed or 'none'}"
-        )
+        raise TypeError(f"{where} got unexpected option(s) {unknown}; allowed: {allowed or 'none'}")
     return dict(given)

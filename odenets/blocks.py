@@ -233,8 +233,13 @@ class SchemeStage(nn.Module):
     activations from the stage output instead of storing them.
     """
 
-    def __init__(self, blocks: Sequence[SchemeBlock], transition: nn.Module | None = None,
-                 *, reversible_backward: bool = False):
+    def __init__(
+        self,
+        blocks: Sequence[SchemeBlock],
+        transition: nn.Module | None = None,
+        *,
+        reversible_backward: bool = False,
+    ):
         super().__init__()
         self.transition = transition
         self.blocks = nn.ModuleList(blocks)

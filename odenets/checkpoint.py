@@ -22,8 +22,14 @@ import torch
 from .models import create_model
 from .nets import SolverNet
 
-__all__ = ["CheckpointError", "build_model", "get_rng_state", "load_checkpoint",
-           "save_checkpoint", "set_rng_state"]
+__all__ = [
+    "CheckpointError",
+    "build_model",
+    "get_rng_state",
+    "load_checkpoint",
+    "save_checkpoint",
+    "set_rng_state",
+]
 
 FORMAT = "odenets-checkpoint-1"
 
@@ -61,11 +67,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, garbage bytes, foreign pickles ...
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"checkpoint {path} is corrupt or not an odenets checkpoint "
-                              f"({first[:200]})") from None
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not an odenets checkpoint ({first[:200]})"
+        ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or "model" not in obj:
-        raise CheckpointError(f"{path} is not an odenets checkpoint (expected a dict with "
-                              f"format {FORMAT!r} and a 'model' state_dict)")
+        raise CheckpointError(
+            f"{path} is not an odenets checkpoint (expected a dict with "
+            f"format {FORMAT!r} and a 'model' state_dict)"
+        )
     return obj
 
 

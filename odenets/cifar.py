@@ -23,8 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CIFAR10_MD5", "CIFAR10_URL", "DataError", "download_cifar10", "read_cifar10",
-           "write_batch"]
+__all__ = [
+    "CIFAR10_MD5",
+    "CIFAR10_URL",
+    "DataError",
+    "download_cifar10",
+    "read_cifar10",
+    "write_batch",
+]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -38,12 +44,18 @@ class DataError(ValueError):
 
 
 class _SafeUnpickler(pickle.Unpickler):
-    _ALLOWED: ClassVar[frozenset] = frozenset({
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("builtins", "bytes"), ("_codecs", "encode"),
-    })
+    _ALLOWED: ClassVar[frozenset] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("builtins", "bytes"),
+            ("_codecs", "encode"),
+        }
+    )
 
     def find_class(self, module: str, name: str):
         if (module, name) in self._ALLOWED:
@@ -53,8 +65,10 @@ class _SafeUnpickler(pickle.Unpickler):
 
 def _find_folder(data_dir: str | Path | None) -> Path:
     if data_dir is None:
-        raise DataError("cifar10 needs --data-dir (the folder holding 'cifar-10-batches-py', "
-                        "or that folder itself); add --download to fetch the archive there")
+        raise DataError(
+            "cifar10 needs --data-dir (the folder holding 'cifar-10-batches-py', "
+            "or that folder itself); add --download to fetch the archive there"
+        )
     root = Path(data_dir)
     return root / FOLDER if (root / FOLDER).is_dir() else root
 
@@ -70,26 +84,32 @@ def read_batch(path: Path) -> tuple[Tensor, Tensor]:
         with path.open("rb") as fh:
             batch = _SafeUnpickler(fh, encoding="bytes").load()
     except Exception as err:  # any unpickling failure means the file is unusable
-        raise DataError(f"CIFAR-10 batch {path} is corrupt or truncated "
-                        f"({type(err).__name__}: {err})") from None
+        raise DataError(
+            f"CIFAR-10 batch {path} is corrupt or truncated ({type(err).__name__}: {err})"
+        ) from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise DataError(f"CIFAR-10 batch {path} is not a dict with b'data' and b'labels'")
     data, labels = batch[b"data"], batch[b"labels"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != 3072:
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+    ):
         got = getattr(data, "shape", type(data).__name__)
         raise DataError(f"CIFAR-10 batch {path}: data must be uint8 of shape (N, 3072), got {got}")
     labels = np.asarray(labels)
-    if labels.shape != (len(data),) or (
-            labels.size and (labels.min() < 0 or labels.max() > 9)):
-        raise DataError(f"CIFAR-10 batch {path}: expected {len(data)} labels in 0..9, "
-                        f"got shape {labels.shape}")
+    if labels.shape != (len(data),) or (labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise DataError(
+            f"CIFAR-10 batch {path}: expected {len(data)} labels in 0..9, got shape {labels.shape}"
+        )
     x = torch.from_numpy(data.copy()).view(-1, 3, 32, 32)
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
-def read_cifar10(data_dir: str | Path | None, download: bool = False
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def read_cifar10(
+    data_dir: str | Path | None, download: bool = False
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(x_train, y_train, x_test, y_test)`` from the batches under ``data_dir``."""
     if download:
         if data_dir is None:
@@ -99,8 +119,12 @@ def read_cifar10(data_dir: str | Path | None, download: bool = False
     folder = _find_folder(data_dir)
     train = [read_batch(folder / name) for name in TRAIN]
     test = [read_batch(folder / name) for name in TEST]
-    return (torch.cat([x for x, _ in train]), torch.cat([y for _, y in train]),
-            torch.cat([x for x, _ in test]), torch.cat([y for _, y in test]))
+    return (
+        torch.cat([x for x, _ in train]),
+        torch.cat([y for _, y in train]),
+        torch.cat([x for x, _ in test]),
+        torch.cat([y for _, y in test]),
+    )
 
 
 def _md5(path: Path) -> str:
@@ -111,8 +135,7 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5
-                     ) -> Path:
+def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5) -> Path:
     """Fetch the archive at ``url`` into ``data_dir``, check its ``md5`` and extract it.
 
     Returns the ``cifar-10-batches-py`` folder. A checksum mismatch or an archive member that
@@ -127,16 +150,20 @@ def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL, md5: str = CI
             shutil.copyfileobj(response, out)
         got = _md5(tmp_path)
         if got != md5:
-            raise DataError(f"download from {url} has md5 {got}, expected {md5}: the file is "
-                            "corrupt or incomplete; try again")
+            raise DataError(
+                f"download from {url} has md5 {got}, expected {md5}: the file is "
+                "corrupt or incomplete; try again"
+            )
         try:
             with tarfile.open(tmp_path, "r:gz") as tar:
                 members = tar.getmembers()
                 for m in members:
                     target = (root / m.name).resolve()
                     if not (m.isfile() or m.isdir()) or root.resolve() not in target.parents:
-                        raise DataError(f"archive member {m.name!r} is not a plain file inside "
-                                        f"{root}; refusing to extract")
+                        raise DataError(
+                            f"archive member {m.name!r} is not a plain file inside "
+                            f"{root}; refusing to extract"
+                        )
                 for m in members:
                     if m.isfile():
                         dest = root / m.name
@@ -154,6 +181,12 @@ def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL, md5: str = CI
 def write_batch(path: str | Path, images: np.ndarray, labels: list[int]) -> None:
     """Write a batch in the standard format (used to build small test archives)."""
     with Path(path).open("wb") as fh:
-        pickle.dump({b"data": images.reshape(len(images), -1).astype(np.uint8),
-                     b"labels": list(labels), b"batch_label": b"odenets"}, fh, protocol=2)
-
+        pickle.dump(
+            {
+                b"data": images.reshape(len(images), -1).astype(np.uint8),
+                b"labels": list(labels),
+                b"batch_label": b"odenets",
+            },
+            fh,
+            protocol=2,
+        )

@@ -19,7 +19,9 @@ class CLIError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse prints usage + error)
-        raise CLIError(f"{self.prog.removeprefix('odenets ')}: {message}" if " " in self.prog else message)
+        raise CLIError(
+            f"{self.prog.removeprefix('odenets ')}: {message}" if " " in self.prog else message
+        )
 
 
 def add_list(sub) -> None:

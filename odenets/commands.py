@@ -21,13 +21,15 @@ def _csv(kind: Callable[[str], object], what: str) -> Callable[[str], list]:
     def parse(text: str) -> list:
         items = [t.strip() for t in text.split(",") if t.strip()]
         if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got "
-                                             f"{text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {what}, got {text!r}"
+            )
         try:
             return [kind(t) for t in items]
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {what}, got {text!r}") from None
+                f"expected a comma-separated list of {what}, got {text!r}"
+            ) from None
 
     return parse
 
@@ -63,8 +65,12 @@ def _friendly(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 def _data_args(p: argparse.ArgumentParser, default: str | None = "digits") -> None:
     from .data import list_datasets
 
-    p.add_argument("--data", default=default, choices=list_datasets(),
-                   help=f"dataset (default: {default or 'the one in the checkpoint'})")
+    p.add_argument(
+        "--data",
+        default=default,
+        choices=list_datasets(),
+        help=f"dataset (default: {default or 'the one in the checkpoint'})",
+    )
     p.add_argument("--data-dir", help="folder with the CIFAR-10 batches (cifar-10-batches-py)")
 
 
@@ -81,22 +87,37 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def add_compare(sub) -> None:
     p = sub.add_parser("compare", help="train one small net per scheme and tabulate accuracy")
-    p.add_argument("--schemes", type=_csv(str, "scheme names"),
-                   help="schemes to compare (default: euler,heun,lm unless --models is given)")
-    p.add_argument("--models", type=_csv(str, "model names"), default=[],
-                   help="presets to compare as well (see `odenets list`)")
+    p.add_argument(
+        "--schemes",
+        type=_csv(str, "scheme names"),
+        help="schemes to compare (default: euler,heun,lm unless --models is given)",
+    )
+    p.add_argument(
+        "--models",
+        type=_csv(str, "model names"),
+        default=[],
+        help="presets to compare as well (see `odenets list`)",
+    )
     _data_args(p)
     p.add_argument("--epochs", type=_positive, help="epochs per run (default: per dataset)")
-    p.add_argument("--seeds", type=_csv(int, "integers"), default=[0],
-                   help="seeds; several give mean ± std (default: 0)")
+    p.add_argument(
+        "--seeds",
+        type=_csv(int, "integers"),
+        default=[0],
+        help="seeds; several give mean ± std (default: 0)",
+    )
     p.add_argument("--depth", type=_positive, help="depth of every SolverNet")
     p.add_argument("--widths", type=_csv(int, "integers"), help="stage widths, e.g. 16,32,64")
     p.add_argument("--tie", choices=("none", "stages", "all"), default="none")
     p.add_argument("--batch-size", type=_positive)
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--threads", type=_positive, default=1,
-                   help="CPU threads (default: 1; these small nets gain nothing from more)")
+    p.add_argument(
+        "--threads",
+        type=_positive,
+        default=1,
+        help="CPU threads (default: 1; these small nets gain nothing from more)",
+    )
     p.add_argument("--out", help="write results.md, results.json and results.png here")
     p.add_argument("--json", action="store_true", help="print JSON results only")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -106,17 +127,47 @@ def add_compare(sub) -> None:
 def _run_compare(args) -> int:
     from .compare import CompareConfig, compare, markdown_table
 
-    schemes = args.schemes if args.schemes is not None else (
-        [] if args.models else ["euler", "heun", "lm"])
+    schemes = (
+        args.schemes
+        if args.schemes is not None
+        else ([] if args.models else ["euler", "heun", "lm"])
+    )
     config = CompareConfig(
-        schemes=schemes, models=args.models, data=args.data, data_dir=args.data_dir,
-        seeds=args.seeds, depth=args.depth, widths=args.widths, tie=args.tie,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
-        threads=args.threads, progress=not args.no_progress)
+        schemes=schemes,
+        models=args.models,
+        data=args.data,
+        data_dir=args.data_dir,
+        seeds=args.seeds,
+        depth=args.depth,
+        widths=args.widths,
+        tie=args.tie,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
     results = compare(config)
-    payload = {"results": [{k: r[k] for k in ("scheme", "model", "params", "f_evals",
-                                              "test_accuracy", "seconds", "test_accuracy_std",
-                                              "architecture", "runs")} for r in results]}
+    payload = {
+        "results": [
+            {
+                k: r[k]
+                for k in (
+                    "scheme",
+                    "model",
+                    "params",
+                    "f_evals",
+                    "test_accuracy",
+                    "seconds",
+                    "test_accuracy_std",
+                    "architecture",
+                    "runs",
+                )
+            }
+            for r in results
+        ]
+    }
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -144,20 +195,34 @@ def add_train(sub) -> None:
     p.add_argument("--download", action="store_true", help="fetch CIFAR-10 into --data-dir")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--epochs", type=_positive, default=10)
-    p.add_argument("--batch-size", type=_positive, default=128,
-                   help="global batch size, split over torchrun processes (default: 128)")
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=128,
+        help="global batch size, split over torchrun processes (default: 128)",
+    )
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--schedule", choices=("step", "cosine", "constant"), default="step",
-                   help="step: lr/10 at 50%% and 75%% of the epochs (default); cosine; constant")
+    p.add_argument(
+        "--schedule",
+        choices=("step", "cosine", "constant"),
+        default="step",
+        help="step: lr/10 at 50%% and 75%% of the epochs (default); cosine; constant",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/train", help="folder for checkpoints and metrics")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
-    p.add_argument("--stop-after", type=_positive,
-                   help="stop after this many epochs of this run (resume later)")
-    p.add_argument("--incremental", type=_csv(_positive, "step counts"),
-                   help="tie='all' nets: steps per stage for successive phases, e.g. 1,2,4")
+    p.add_argument(
+        "--stop-after",
+        type=_positive,
+        help="stop after this many epochs of this run (resume later)",
+    )
+    p.add_argument(
+        "--incremental",
+        type=_csv(_positive, "step counts"),
+        help="tie='all' nets: steps per stage for successive phases, e.g. 1,2,4",
+    )
     p.add_argument("--compile", action="store_true", help="use torch.compile")
     p.add_argument("--threads", type=_positive, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
@@ -167,9 +232,17 @@ def add_train(sub) -> None:
 
 
 def _overrides(args) -> dict:
-    return {k: v for k, v in (("scheme", args.scheme), ("depth", args.depth),
-                              ("widths", args.widths), ("tie", args.tie),
-                              ("field", args.field)) if v is not None}
+    return {
+        k: v
+        for k, v in (
+            ("scheme", args.scheme),
+            ("depth", args.depth),
+            ("widths", args.widths),
+            ("tie", args.tie),
+            ("field", args.field),
+        )
+        if v is not None
+    }
 
 
 def _run_train(args) -> int:
@@ -181,22 +254,39 @@ def _run_train(args) -> int:
 
         raise unknown_name("model", args.model, list_models())
     config = TrainConfig(
-        model=args.model, model_args=_overrides(args), data=args.data, data_dir=args.data_dir,
-        download=args.download, augment=not args.no_augment, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed, out=args.out,
-        resume=args.resume, stop_after=args.stop_after, compile=args.compile,
-        device=args.device, incremental=tuple(args.incremental or ()),
-        progress=not args.no_progress)
+        model=args.model,
+        model_args=_overrides(args),
+        data=args.data,
+        data_dir=args.data_dir,
+        download=args.download,
+        augment=not args.no_augment,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        seed=args.seed,
+        out=args.out,
+        resume=args.resume,
+        stop_after=args.stop_after,
+        compile=args.compile,
+        device=args.device,
+        incremental=tuple(args.incremental or ()),
+        progress=not args.no_progress,
+    )
 
     def log(record: dict) -> None:
         if args.json:
             print(json.dumps(record), flush=True)
         else:
-            print(f"epoch {record['epoch']:>3}/{args.epochs}  loss {record['train_loss']:.4f}  "
-                  f"train {100 * record['train_accuracy']:.2f}%  "
-                  f"test {100 * record['test_accuracy']:.2f}%  lr {record['lr']:.3g}  "
-                  f"{record['seconds']:.1f}s", flush=True)
+            print(
+                f"epoch {record['epoch']:>3}/{args.epochs}  loss {record['train_loss']:.4f}  "
+                f"train {100 * record['train_accuracy']:.2f}%  "
+                f"test {100 * record['test_accuracy']:.2f}%  lr {record['lr']:.3g}  "
+                f"{record['seconds']:.1f}s",
+                flush=True,
+            )
 
     if args.threads:
         import torch
@@ -204,8 +294,10 @@ def _run_train(args) -> int:
         torch.set_num_threads(args.threads)
     result = train(config, log=log)
     if not args.json and result.history and os.environ.get("RANK", "0") == "0":
-        print(f"best test accuracy {100 * result.best_accuracy:.2f}%; checkpoints in {args.out}",
-              file=sys.stderr)
+        print(
+            f"best test accuracy {100 * result.best_accuracy:.2f}%; checkpoints in {args.out}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -224,15 +316,18 @@ def _load(path: str, data: str | None, data_dir: str | None):
         from .checkpoint import CheckpointError
 
         first = str(err).splitlines()[0]
-        raise CheckpointError(f"checkpoint {path}: weights do not fit its model ({first})") \
-            from None
+        raise CheckpointError(
+            f"checkpoint {path}: weights do not fit its model ({first})"
+        ) from None
     name = data or ckpt.get("data")
     if name is None:
         raise ValueError(f"checkpoint {path} does not say its dataset: pass --data")
     dataset = load_dataset(name, data_dir=data_dir, seed=int(ckpt.get("seed", 0)))
     if dataset.model_kwargs()["in_channels"] != getattr(model, "in_channels", None):
-        raise ValueError(f"dataset {name!r} has {dataset.in_channels} input channels but the "
-                         f"checkpoint's model expects {getattr(model, 'in_channels', '?')}")
+        raise ValueError(
+            f"dataset {name!r} has {dataset.in_channels} input channels but the "
+            f"checkpoint's model expects {getattr(model, 'in_channels', '?')}"
+        )
     return ckpt, model, dataset
 
 
@@ -253,25 +348,37 @@ def _run_eval(args) -> int:
         from .transfer import retime
 
         model = retime(model, steps=steps)
-    result = {"checkpoint": args.checkpoint, "data": dataset.name, "epoch": ckpt.get("epoch"),
-              "test_loss": None, "test_accuracy": None}
+    result = {
+        "checkpoint": args.checkpoint,
+        "data": dataset.name,
+        "epoch": ckpt.get("epoch"),
+        "test_loss": None,
+        "test_accuracy": None,
+    }
     metrics = evaluate(model, dataset)
     result["test_loss"], result["test_accuracy"] = metrics["loss"], metrics["accuracy"]
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.checkpoint}: {dataset.name} test accuracy "
-              f"{100 * metrics['accuracy']:.2f}%  loss {metrics['loss']:.4f}")
+        print(
+            f"{args.checkpoint}: {dataset.name} test accuracy "
+            f"{100 * metrics['accuracy']:.2f}%  loss {metrics['loss']:.4f}"
+        )
     return 0
 
 
 def add_transfer(sub) -> None:
-    p = sub.add_parser("transfer", help="evaluate a weight-tied checkpoint under other schemes "
-                                        "and step counts")
+    p = sub.add_parser(
+        "transfer", help="evaluate a weight-tied checkpoint under other schemes and step counts"
+    )
     p.add_argument("checkpoint", help="checkpoint of a tie='all' model")
     p.add_argument("--schemes", type=_csv(str, "scheme names"), default=["euler", "heun", "rk4"])
-    p.add_argument("--steps", type=_csv(_positive, "step counts"), default=[1, 2, 4, 8],
-                   help="steps per network stage (default: 1,2,4,8)")
+    p.add_argument(
+        "--steps",
+        type=_csv(_positive, "step counts"),
+        default=[1, 2, 4, 8],
+        help="steps per network stage (default: 1,2,4,8)",
+    )
     _data_args(p, default=None)
     p.add_argument("--json", action="store_true", help="print JSON only")
     p.set_defaults(func=_friendly(_run_transfer))
@@ -283,19 +390,30 @@ def _run_transfer(args) -> int:
     _, model, dataset = _load(args.checkpoint, args.data, args.data_dir)
     rows = transfer(model, dataset, args.schemes, args.steps)
     if args.json:
-        print(json.dumps({"trained": {"scheme": model.scheme.name,
-                                      "steps": stage_steps(model)}, "results": rows}))
+        print(
+            json.dumps(
+                {
+                    "trained": {"scheme": model.scheme.name, "steps": stage_steps(model)},
+                    "results": rows,
+                }
+            )
+        )
         return 0
-    print(f"trained with {model.scheme.name}, steps per stage {stage_steps(model)}; "
-          f"test accuracy under other schemes / steps per stage:")
+    print(
+        f"trained with {model.scheme.name}, steps per stage {stage_steps(model)}; "
+        f"test accuracy under other schemes / steps per stage:"
+    )
     header = ["scheme"] + [f"{m} steps" for m in args.steps]
     table = [header]
     for scheme in dict.fromkeys(r["scheme"] for r in rows):
-        table.append([scheme] + [f"{100 * r['test_accuracy']:.2f}%" for r in rows
-                                 if r["scheme"] == scheme])
+        table.append(
+            [scheme] + [f"{100 * r['test_accuracy']:.2f}%" for r in rows if r["scheme"] == scheme]
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-             for row in table]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in table
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print("\n".join(lines))
     return 0

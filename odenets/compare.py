@@ -26,12 +26,33 @@ __all__ = ["DEFAULTS", "CompareConfig", "compare", "markdown_table"]
 #: Per-dataset defaults, tuned so every scheme clears the acceptance bar on 2 CPU cores:
 #: digits >= 98% for euler/heun/lm in well under 2 minutes (see docs/compare.md).
 DEFAULTS: dict[str, dict] = {
-    "digits": {"depth": 14, "widths": (16, 32, 64), "epochs": 15, "batch_size": 64,
-               "lr": 0.1, "weight_decay": 5e-4, "schedule": "cosine"},
-    "mnist1d": {"depth": 14, "widths": (32, 64, 128), "epochs": 20, "batch_size": 64,
-                "lr": 0.1, "weight_decay": 5e-4, "schedule": "cosine"},
-    "cifar10": {"depth": 20, "widths": (16, 32, 64), "epochs": 160, "batch_size": 128,
-                "lr": 0.1, "weight_decay": 1e-4, "schedule": "step"},
+    "digits": {
+        "depth": 14,
+        "widths": (16, 32, 64),
+        "epochs": 15,
+        "batch_size": 64,
+        "lr": 0.1,
+        "weight_decay": 5e-4,
+        "schedule": "cosine",
+    },
+    "mnist1d": {
+        "depth": 14,
+        "widths": (32, 64, 128),
+        "epochs": 20,
+        "batch_size": 64,
+        "lr": 0.1,
+        "weight_decay": 5e-4,
+        "schedule": "cosine",
+    },
+    "cifar10": {
+        "depth": 20,
+        "widths": (16, 32, 64),
+        "epochs": 160,
+        "batch_size": 128,
+        "lr": 0.1,
+        "weight_decay": 1e-4,
+        "schedule": "step",
+    },
 }
 
 
@@ -60,8 +81,10 @@ class CompareConfig:
 
     def resolved(self) -> CompareConfig:
         base = DEFAULTS.get(self.data, DEFAULTS["digits"])
-        return replace(self, **{k: v if getattr(self, k) is None else getattr(self, k)
-                                for k, v in base.items()})
+        return replace(
+            self,
+            **{k: v if getattr(self, k) is None else getattr(self, k) for k, v in base.items()},
+        )
 
 
 def _entries(config: CompareConfig) -> list[tuple[str, str | None, dict, str]]:
@@ -69,10 +92,17 @@ def _entries(config: CompareConfig) -> list[tuple[str, str | None, dict, str]]:
     entries = []
     for name in config.schemes:
         scheme = get_scheme(name)
-        args = {"scheme": scheme.name, "depth": config.depth, "widths": list(config.widths),
-                "tie": config.tie}
-        label = f"SolverNet(depth={config.depth}, widths={'/'.join(map(str, config.widths))}" \
-                + (f", tie={config.tie}" if config.tie != "none" else "") + ")"
+        args = {
+            "scheme": scheme.name,
+            "depth": config.depth,
+            "widths": list(config.widths),
+            "tie": config.tie,
+        }
+        label = (
+            f"SolverNet(depth={config.depth}, widths={'/'.join(map(str, config.widths))}"
+            + (f", tie={config.tie}" if config.tie != "none" else "")
+            + ")"
+        )
         entries.append((scheme.name, None, args, label))
     known = list_models()
     for name in config.models:
@@ -114,27 +144,44 @@ def _compare(config: CompareConfig, seeds: list[int], dataset) -> list[dict]:
         runs = []
         for seed in seeds:
             train_config = TrainConfig(
-                model=preset, model_args=args, data=config.data, epochs=config.epochs,
-                batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-                schedule=config.schedule, nesterov=True, seed=seed, device=config.device,
-                progress=config.progress, **config.extra)
+                model=preset,
+                model_args=args,
+                data=config.data,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                lr=config.lr,
+                weight_decay=config.weight_decay,
+                schedule=config.schedule,
+                nesterov=True,
+                seed=seed,
+                device=config.device,
+                progress=config.progress,
+                **config.extra,
+            )
             result = train(train_config, dataset=dataset)
-            runs.append({"seed": seed, "test_accuracy": result.test_accuracy,
-                         "seconds": round(result.seconds, 2)})
+            runs.append(
+                {
+                    "seed": seed,
+                    "test_accuracy": result.test_accuracy,
+                    "seconds": round(result.seconds, 2),
+                }
+            )
         model = result.model.cpu()
         scheme = getattr(model, "scheme", None)
         accs = [r["test_accuracy"] for r in runs]
-        results.append({
-            "scheme": scheme.name if scheme else label,
-            "architecture": scheme.architecture if scheme else "",
-            "model": description,
-            "params": count_parameters(model),
-            "f_evals": count_field_calls(model, probe),
-            "test_accuracy": statistics.fmean(accs),
-            "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-            "seconds": round(statistics.fmean(r["seconds"] for r in runs), 2),
-            "runs": runs,
-        })
+        results.append(
+            {
+                "scheme": scheme.name if scheme else label,
+                "architecture": scheme.architecture if scheme else "",
+                "model": description,
+                "params": count_parameters(model),
+                "f_evals": count_field_calls(model, probe),
+                "test_accuracy": statistics.fmean(accs),
+                "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "seconds": round(statistics.fmean(r["seconds"] for r in runs), 2),
+                "runs": runs,
+            }
+        )
     return results
 
 
@@ -146,10 +193,21 @@ def markdown_table(results: Sequence[dict]) -> str:
         acc = f"{100 * r['test_accuracy']:.2f}%"
         if many:
             acc += f" ± {100 * r['test_accuracy_std']:.2f}"
-        rows.append([r["scheme"], r["architecture"], r["model"], f"{r['params']:,}",
-                     str(r["f_evals"]), acc, f"{r['seconds']:.1f}"])
+        rows.append(
+            [
+                r["scheme"],
+                r["architecture"],
+                r["model"],
+                f"{r['params']:,}",
+                str(r["f_evals"]),
+                acc,
+                f"{r['seconds']:.1f}",
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-             for row in rows]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)

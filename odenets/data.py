@@ -37,8 +37,11 @@ class RandomCropFlip:
     def draw(self, n: int, spatial: int, generator: torch.Generator) -> Tensor:
         """Integer parameters ``(n, spatial + 1)``: crop offsets per axis, then the flip bit."""
         offsets = torch.randint(0, 2 * self.pad + 1, (n, spatial), generator=generator)
-        flips = torch.randint(0, 2, (n, 1), generator=generator) if self.flip else \
-            torch.zeros(n, 1, dtype=torch.long)
+        flips = (
+            torch.randint(0, 2, (n, 1), generator=generator)
+            if self.flip
+            else torch.zeros(n, 1, dtype=torch.long)
+        )
         return torch.cat([offsets, flips], 1)
 
     def apply(self, x: Tensor, params: Tensor) -> Tensor:
@@ -56,8 +59,12 @@ class RandomCropFlip:
             else:
                 rows = params[:, 0, None] + torch.arange(size[0], device=x.device)
                 cols = params[:, 1, None] + torch.arange(size[1], device=x.device)
-                x = x[batch[:, None, None, None], chan[None, :, None, None],
-                      rows[:, None, :, None], cols[:, None, None, :]]
+                x = x[
+                    batch[:, None, None, None],
+                    chan[None, :, None, None],
+                    rows[:, None, :, None],
+                    cols[:, None, None, :],
+                ]
         if self.flip:
             flip = params[:, -1].bool().to(x.device)
             x = torch.where(flip.view(-1, *([1] * (x.ndim - 1))), x.flip(-1), x)
@@ -97,8 +104,7 @@ class Dataset:
 
     def model_kwargs(self) -> dict:
         """The :class:`~odenets.SolverNet` arguments this data fixes."""
-        return {"in_channels": self.in_channels, "num_classes": self.num_classes,
-                "dims": self.dims}
+        return {"in_channels": self.in_channels, "num_classes": self.num_classes, "dims": self.dims}
 
     def prepare(self, x: Tensor, augment: Tensor | None = None) -> Tensor:
         """Normalize a raw batch; apply the augmentation with parameters ``augment`` if given."""
@@ -148,8 +154,18 @@ def load_digits(seed: int = 0, test_fraction: float = 0.25) -> Dataset:
     )
     train, test = torch.tensor(sorted(train)), torch.tensor(sorted(test))
     mean, std = _stats(x[train], 1 / 16)
-    return Dataset("digits", x[train], y[train], x[test], y[test], 10, mean, std, 1 / 16,
-                   RandomCropFlip(pad=1, flip=False))
+    return Dataset(
+        "digits",
+        x[train],
+        y[train],
+        x[test],
+        y[test],
+        10,
+        mean,
+        std,
+        1 / 16,
+        RandomCropFlip(pad=1, flip=False),
+    )
 
 
 def load_mnist1d(seed: int = 42) -> Dataset:
@@ -192,8 +208,14 @@ def list_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
-def load_dataset(name: str, *, data_dir: str | Path | None = None, download: bool = False,
-                 seed: int = 0, augment: bool = True) -> Dataset:
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    seed: int = 0,
+    augment: bool = True,
+) -> Dataset:
     """Load dataset ``name``: ``seed`` fixes the digits split; ``data_dir`` / ``download`` are
     for CIFAR-10; ``augment=False`` drops the training augmentation."""
     check_choice("dataset", name, DATASETS)

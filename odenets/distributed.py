@@ -18,8 +18,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["DistInfo", "GlooSyncBatchNorm", "all_reduce_sum", "convert_sync_batchnorm",
-           "setup", "teardown"]
+__all__ = [
+    "DistInfo",
+    "GlooSyncBatchNorm",
+    "all_reduce_sum",
+    "convert_sync_batchnorm",
+    "setup",
+    "teardown",
+]
 
 
 _CPU = torch.device("cpu")
@@ -57,8 +63,9 @@ def setup(device: str | None = None, timeout_s: float = 300.0) -> DistInfo:
     if use_cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo",
-                                timeout=timedelta(seconds=timeout_s))
+        dist.init_process_group(
+            "nccl" if use_cuda else "gloo", timeout=timedelta(seconds=timeout_s)
+        )
     return DistInfo(rank, world, local, dev)
 
 
@@ -120,8 +127,11 @@ class GlooSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
-                m = self.momentum if self.momentum is not None else \
-                    1.0 / float(self.num_batches_tracked)
+                m = (
+                    self.momentum
+                    if self.momentum is not None
+                    else 1.0 / float(self.num_batches_tracked)
+                )
                 unbiased = var * count / (count - 1).clamp_min(1)
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(unbiased.detach(), alpha=m)
@@ -142,10 +152,16 @@ def convert_sync_batchnorm(model: nn.Module, info: DistInfo) -> nn.Module:
 
 
 def _swap(module: nn.Module) -> nn.Module:
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
-            not isinstance(module, GlooSyncBatchNorm):
-        new = GlooSyncBatchNorm(module.num_features, module.eps, module.momentum,
-                                module.affine, module.track_running_stats)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(
+        module, GlooSyncBatchNorm
+    ):
+        new = GlooSyncBatchNorm(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+        )
         # keep the very same parameters and buffers: an optimizer built earlier still works
         for name in ("weight", "bias"):
             setattr(new, name, getattr(module, name))
@@ -158,4 +174,3 @@ def _swap(module: nn.Module) -> nn.Module:
         if swapped is not child:
             setattr(module, name, swapped)
     return module
-

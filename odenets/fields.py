@@ -27,8 +27,8 @@ __all__ = [
     "MLPField",
     "PreActField",
     "ResidualField",
-    "get_field",
     "conv_layer",
+    "get_field",
     "norm_layer",
 ]
 
@@ -49,8 +49,9 @@ class ResidualField(nn.Module):
 
     layers: int = 2
 
-    def __init__(self, in_channels: int, out_channels: int | None = None, *, stride: int = 1,
-                 dims: int = 2) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int | None = None, *, stride: int = 1, dims: int = 2
+    ) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, 1)
         self.out_channels = check_int("out_channels", out_channels or in_channels, 1)

@@ -53,10 +53,10 @@ def check_grid(t: Any, like: Tensor) -> Tensor:
     if grid.numel() > 1:
         diffs = grid[1:] - grid[:-1]
         if not ((diffs > 0).all() or (diffs < 0).all()):
-            raise ValueError(
-                "t must be strictly increasing or strictly decreasing, got "
-                f"{grid.tolist() if grid.numel() <= 12 else 'a grid with repeated or reversed times'}"
+            shown = (
+                grid.tolist() if grid.numel() <= 12 else "a grid with repeated or reversed times"
             )
+            raise ValueError(f"t must be strictly increasing or strictly decreasing, got {shown}")
     return grid.to(like.device)
 
 
@@ -164,4 +164,3 @@ def _torchdiffeq(f, y0, grid, method, options, adjoint, rtol, atol) -> Tensor:
             f, y0, grid, rtol=rtol, atol=atol, method=method, options=options
         )
     return torchdiffeq.odeint(f, y0, grid, rtol=rtol, atol=atol, method=method, options=options)
-

@@ -69,53 +69,120 @@ def _define(name: str, doc: str, **recipe: Any) -> None:
 
 _RESNET_PARAMS = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M", 110: "1.7M"}
 for _depth, _params in _RESNET_PARAMS.items():
-    _define(f"resnet{_depth}", f"ResNet-{_depth} = Euler steps (He et al. 2016; {_params} params).",
-            scheme="euler", depth=_depth)
-    _define(f"lm_resnet{_depth}",
-            f"LM-ResNet-{_depth}: two-step LM scheme, one learned k per block (Lu et al. 2018).",
-            scheme="lm", depth=_depth)
+    _define(
+        f"resnet{_depth}",
+        f"ResNet-{_depth} = Euler steps (He et al. 2016; {_params} params).",
+        scheme="euler",
+        depth=_depth,
+    )
+    _define(
+        f"lm_resnet{_depth}",
+        f"LM-ResNet-{_depth}: two-step LM scheme, one learned k per block (Lu et al. 2018).",
+        scheme="lm",
+        depth=_depth,
+    )
 
-_define("rk2_resnet20", "RK2 (Heun) ResNet-20: two-path FractalNet-style blocks, one F per path.",
-        scheme="heun", depth=20, tie="none")
-_define("rk4_resnet20", "RK4 ResNet-20: classical RK4 steps sharing one F per step (RK-Net).",
-        scheme="rk4", depth=20, tie="stages")
-_define("ode_resnet", "ODE-ResNet: one F per stage (tie='all'), RK4 steps; re-evaluable in depth.",
-        scheme="rk4", depth=20, tie="all")
+_define(
+    "rk2_resnet20",
+    "RK2 (Heun) ResNet-20: two-path FractalNet-style blocks, one F per path.",
+    scheme="heun",
+    depth=20,
+    tie="none",
+)
+_define(
+    "rk4_resnet20",
+    "RK4 ResNet-20: classical RK4 steps sharing one F per step (RK-Net).",
+    scheme="rk4",
+    depth=20,
+    tie="stages",
+)
+_define(
+    "ode_resnet",
+    "ODE-ResNet: one F per stage (tie='all'), RK4 steps; re-evaluable in depth.",
+    scheme="rk4",
+    depth=20,
+    tie="all",
+)
 
 # Stochastic blocks as Euler–Maruyama steps (Lu et al. 2018, §3); see docs/stochastic.md.
-_define("shake_shake26_2x32d",
-        "Shake-Shake-26 2x32d: two-branch EM blocks, widths 32/64/128 (Gastaldi 2017; 2.9M).",
-        scheme="euler_maruyama", depth=26, widths=(32, 64, 128), field="shake",
-        shortcut="conv", noise="shake_shake")
-_define("shake_shake26_2x96d",
-        "Shake-Shake-26 2x96d: two-branch EM blocks, widths 96/192/384 (Gastaldi 2017; 26.2M).",
-        scheme="euler_maruyama", depth=26, widths=(96, 192, 384), field="shake",
-        shortcut="conv", noise="shake_shake")
-_define("stochastic_depth_resnet110",
-        "ResNet-110 with stochastic depth, linear survival to p_L = 0.5 (Huang et al. 2016).",
-        scheme="euler_maruyama", depth=110, noise=StochasticDepth(survival=0.5))
-_define("lm_resnet56_sd",
-        "Stochastic LM-ResNet-56: LM steps with stochastic depth, p_L = 0.8 (Lu et al. 2018).",
-        scheme="lm", depth=56, noise=StochasticDepth(survival=0.8))
-_define("lm_resnet110_sd",
-        "Stochastic LM-ResNet-110: LM steps with stochastic depth, p_L = 0.5 (Lu et al. 2018).",
-        scheme="lm", depth=110, noise=StochasticDepth(survival=0.5))
+_define(
+    "shake_shake26_2x32d",
+    "Shake-Shake-26 2x32d: two-branch EM blocks, widths 32/64/128 (Gastaldi 2017; 2.9M).",
+    scheme="euler_maruyama",
+    depth=26,
+    widths=(32, 64, 128),
+    field="shake",
+    shortcut="conv",
+    noise="shake_shake",
+)
+_define(
+    "shake_shake26_2x96d",
+    "Shake-Shake-26 2x96d: two-branch EM blocks, widths 96/192/384 (Gastaldi 2017; 26.2M).",
+    scheme="euler_maruyama",
+    depth=26,
+    widths=(96, 192, 384),
+    field="shake",
+    shortcut="conv",
+    noise="shake_shake",
+)
+_define(
+    "stochastic_depth_resnet110",
+    "ResNet-110 with stochastic depth, linear survival to p_L = 0.5 (Huang et al. 2016).",
+    scheme="euler_maruyama",
+    depth=110,
+    noise=StochasticDepth(survival=0.5),
+)
+_define(
+    "lm_resnet56_sd",
+    "Stochastic LM-ResNet-56: LM steps with stochastic depth, p_L = 0.8 (Lu et al. 2018).",
+    scheme="lm",
+    depth=56,
+    noise=StochasticDepth(survival=0.8),
+)
+_define(
+    "lm_resnet110_sd",
+    "Stochastic LM-ResNet-110: LM steps with stochastic depth, p_L = 0.5 (Lu et al. 2018).",
+    scheme="lm",
+    depth=110,
+    noise=StochasticDepth(survival=0.5),
+)
 
 # Implicit and coupled schemes (see docs/implicit.md, docs/reversible.md).
-_define("polynet20",
-        "PolyNet-20: backward Euler blocks as the order-2 series x + F(x) + F(F(x)) (0.27M).",
-        scheme="backward_euler", depth=20, tie="stages",
-        options={"solver": "series", "order": 2})
-_define("mpolynet20",
-        "mpoly-20: backward Euler series with distinct F, G: x + F(x) + G(F(x)) (0.47M).",
-        scheme="backward_euler", depth=20, tie="none",
-        options={"solver": "series", "order": 2})
-_define("revnet38",
-        "RevNet-38: coupled Euler, 3 units of [F, G] per stage, widths 32/64/112 (0.47M).",
-        scheme="coupled_euler", depth=38, widths=(32, 64, 112))
-_define("revnet110",
-        "RevNet-110: coupled Euler, 9 units of [F, G] per stage, widths 32/64/128 (1.73M).",
-        scheme="coupled_euler", depth=110, widths=(32, 64, 128))
-_define("revnet164",
-        "RevNet-164: coupled Euler, bottleneck [F, G], widths 128/256/512 (1.67M).",
-        scheme="coupled_euler", depth=164, widths=(128, 256, 512), field="bottleneck")
+_define(
+    "polynet20",
+    "PolyNet-20: backward Euler blocks as the order-2 series x + F(x) + F(F(x)) (0.27M).",
+    scheme="backward_euler",
+    depth=20,
+    tie="stages",
+    options={"solver": "series", "order": 2},
+)
+_define(
+    "mpolynet20",
+    "mpoly-20: backward Euler series with distinct F, G: x + F(x) + G(F(x)) (0.47M).",
+    scheme="backward_euler",
+    depth=20,
+    tie="none",
+    options={"solver": "series", "order": 2},
+)
+_define(
+    "revnet38",
+    "RevNet-38: coupled Euler, 3 units of [F, G] per stage, widths 32/64/112 (0.47M).",
+    scheme="coupled_euler",
+    depth=38,
+    widths=(32, 64, 112),
+)
+_define(
+    "revnet110",
+    "RevNet-110: coupled Euler, 9 units of [F, G] per stage, widths 32/64/128 (1.73M).",
+    scheme="coupled_euler",
+    depth=110,
+    widths=(32, 64, 128),
+)
+_define(
+    "revnet164",
+    "RevNet-164: coupled Euler, bottleneck [F, G], widths 128/256/512 (1.67M).",
+    scheme="coupled_euler",
+    depth=164,
+    widths=(128, 256, 512),
+    field="bottleneck",
+)

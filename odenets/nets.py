@@ -53,8 +53,9 @@ def count_field_calls(model: nn.Module, x: Tensor) -> int:
         nonlocal calls
         calls += 1
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, ResidualField)]
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, ResidualField)
+    ]
     was_training = model.training
     try:
         model.eval()
@@ -167,12 +168,22 @@ class SolverNet(nn.Module):
         stages, self.noise_source = [], None
         if noise is not None:  # noisy blocks, see odenets.stochastic_blocks
             stages, self.noise_source = stochastic_stages(
-                self, noise, make_field, n, SHORTCUTS[shortcut], learn, params)
+                self, noise, make_field, n, SHORTCUTS[shortcut], learn, params
+            )
         slots = field_slots(self.scheme, options)
         if coupled:
             stages = coupled_stages(
-                self.scheme, widths, n, make_field, SHORTCUTS[shortcut], spatial, tie=tie,
-                h=h, options=options, reversible_backward=reversible_backward is not False)
+                self.scheme,
+                widths,
+                n,
+                make_field,
+                SHORTCUTS[shortcut],
+                spatial,
+                tie=tie,
+                h=h,
+                options=options,
+                reversible_backward=reversible_backward is not False,
+            )
         for i, width in enumerate(widths if noise is None and not coupled else ()):
             transition = None
             if i > 0:
@@ -187,17 +198,27 @@ class SolverNet(nn.Module):
             for j in range(count):
                 # Without a transition the stage's first step starts with no history (an Euler
                 # start), so its free coefficients would be unused: keep them fixed there.
-                learn_here = False if (j == 0 and transition is None
-                                       and self.scheme.family == "multistep") else learn
+                learn_here = (
+                    False
+                    if (j == 0 and transition is None and self.scheme.family == "multistep")
+                    else learn
+                )
                 if tie == "all":
                     fields = shared
                 elif tie == "stages" or slots == 1:
                     fields = make_field(width, width)
                 else:
                     fields = [make_field(width, width) for _ in range(slots)]
-                blocks.append(SchemeBlock(self.scheme, fields, h, learn=learn_here,
-                                          params=params if learn_here is not False else None,
-                                          options=options))
+                blocks.append(
+                    SchemeBlock(
+                        self.scheme,
+                        fields,
+                        h,
+                        learn=learn_here,
+                        params=params if learn_here is not False else None,
+                        options=options,
+                    )
+                )
             stages.append(SchemeStage(blocks, transition))
         self.stages = nn.Sequential(*stages)
         self.head_norm = norm_layer(spatial, widths[-1])
@@ -230,8 +251,14 @@ class SolverNet(nn.Module):
         if not isinstance(x, Tensor):
             raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
         rank = 2 if self.vector else self.dims + 2
-        layout = "(batch, features)" if self.vector else (
-            "(batch, channels, length)" if self.dims == 1 else "(batch, channels, height, width)"
+        layout = (
+            "(batch, features)"
+            if self.vector
+            else (
+                "(batch, channels, length)"
+                if self.dims == 1
+                else "(batch, channels, height, width)"
+            )
         )
         if x.ndim != rank:
             raise ValueError(
@@ -253,5 +280,7 @@ class SolverNet(nn.Module):
         return self.fc(self.features(x))
 
     def extra_repr(self) -> str:
-        return (f"scheme={self.scheme.name!r}, depth={self.depth}, field={self.field_name!r}, "
-                f"dims={self.dims}, h={self.h:g}, tie={self.tie!r}")
+        return (
+            f"scheme={self.scheme.name!r}, depth={self.depth}, field={self.field_name!r}, "
+            f"dims={self.dims}, h={self.h:g}, tie={self.tie!r}"
+        )

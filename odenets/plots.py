@@ -19,13 +19,26 @@ def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> 
     except ImportError:
         raise ImportError("plots need matplotlib: `pip install odenets[examples]`") from None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, label in ((axes[0], "params", "parameters"),
-                           (axes[1], "f_evals", "F-evaluations per forward")):
+    for ax, key, label in (
+        (axes[0], "params", "parameters"),
+        (axes[1], "f_evals", "F-evaluations per forward"),
+    ):
         for r in results:
-            ax.errorbar(r[key], 100 * r["test_accuracy"], yerr=100 * r["test_accuracy_std"],
-                        fmt="o", capsize=3, label=r["scheme"])
-            ax.annotate(r["scheme"], (r[key], 100 * r["test_accuracy"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.errorbar(
+                r[key],
+                100 * r["test_accuracy"],
+                yerr=100 * r["test_accuracy_std"],
+                fmt="o",
+                capsize=3,
+                label=r["scheme"],
+            )
+            ax.annotate(
+                r["scheme"],
+                (r[key], 100 * r["test_accuracy"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=8,
+            )
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (%)")

@@ -103,12 +103,14 @@ class Scheme:
                 f"scheme {self.name!r} of family {self.family!r} needs coefficients of type "
                 f"{expected.__name__}, got {type(self.coefficients).__name__}"
             )
-        if isinstance(self.coefficients, ButcherTableau):
-            if self.coefficients.stages != self.stages:
-                raise ValueError(
-                    f"scheme {self.name!r} declares {self.stages} stages but its tableau has "
-                    f"{self.coefficients.stages}"
-                )
+        if (
+            isinstance(self.coefficients, ButcherTableau)
+            and self.coefficients.stages != self.stages
+        ):
+            raise ValueError(
+                f"scheme {self.name!r} declares {self.stages} stages but its tableau has "
+                f"{self.coefficients.stages}"
+            )
         if isinstance(self.stages, bool) or not isinstance(self.stages, int) or self.stages < 1:
             raise ValueError(f"stages must be a positive int, got {self.stages!r}")
         if not (isinstance(self.order, int | float) and self.order > 0):
@@ -136,9 +138,7 @@ class Scheme:
         are the non-learned step settings, returned with the scheme's defaults filled in.
         Unknown names are a ``TypeError`` listing both kinds.
         """
-        given = check_options(
-            f"scheme {self.name!r}", given, (*self.parameters, *self.options)
-        )
+        given = check_options(f"scheme {self.name!r}", given, (*self.parameters, *self.options))
         coefficients = {k: v for k, v in given.items() if k in self.parameters}
         options = {**self.options, **{k: v for k, v in given.items() if k in self.options}}
         return coefficients, options
@@ -229,18 +229,66 @@ _RK2_ARCH = "FractalNet-style two-path block (Larsson et al. 2017)"
 _RKNET = "RK-Net (Queiruga et al. 2020)"
 
 _rk("euler", 1, [[]], [1], [0], "ResNet (He et al. 2016)", "Euler 1768", "forward Euler")
-_rk("midpoint", 2, [[], [1 / 2]], [0, 1], [0, 1 / 2], _RK2_ARCH, "Runge 1895",
-    "explicit midpoint, torchdiffeq 'midpoint'")
-_rk("heun", 2, [[], [1]], [1 / 2, 1 / 2], [0, 1], _RK2_ARCH, "Heun 1900",
-    "explicit trapezoid, torchdiffeq 'heun2'")
-_rk("ralston", 2, [[], [2 / 3]], [1 / 4, 3 / 4], [0, 2 / 3], _RK2_ARCH, "Ralston 1962",
-    "minimum-error-bound two-stage RK2")
-_rk("heun3", 3, [[], [1 / 3], [0, 2 / 3]], [1 / 4, 0, 3 / 4], [0, 1 / 3, 2 / 3], _RKNET,
-    "Heun 1900", "Heun's third-order method, torchdiffeq 'heun3'")
-_rk("rk4", 4, [[], [1 / 2], [0, 1 / 2], [0, 0, 1]], [1 / 6, 1 / 3, 1 / 3, 1 / 6],
-    [0, 1 / 2, 1 / 2, 1], _RKNET, "Kutta 1901", "classical fourth-order Runge–Kutta")
-_rk("rk38", 4, [[], [1 / 3], [-1 / 3, 1], [1, -1, 1]], [1 / 8, 3 / 8, 3 / 8, 1 / 8],
-    [0, 1 / 3, 2 / 3, 1], _RKNET, "Kutta 1901", "3/8 rule, torchdiffeq 'rk4'")
+_rk(
+    "midpoint",
+    2,
+    [[], [1 / 2]],
+    [0, 1],
+    [0, 1 / 2],
+    _RK2_ARCH,
+    "Runge 1895",
+    "explicit midpoint, torchdiffeq 'midpoint'",
+)
+_rk(
+    "heun",
+    2,
+    [[], [1]],
+    [1 / 2, 1 / 2],
+    [0, 1],
+    _RK2_ARCH,
+    "Heun 1900",
+    "explicit trapezoid, torchdiffeq 'heun2'",
+)
+_rk(
+    "ralston",
+    2,
+    [[], [2 / 3]],
+    [1 / 4, 3 / 4],
+    [0, 2 / 3],
+    _RK2_ARCH,
+    "Ralston 1962",
+    "minimum-error-bound two-stage RK2",
+)
+_rk(
+    "heun3",
+    3,
+    [[], [1 / 3], [0, 2 / 3]],
+    [1 / 4, 0, 3 / 4],
+    [0, 1 / 3, 2 / 3],
+    _RKNET,
+    "Heun 1900",
+    "Heun's third-order method, torchdiffeq 'heun3'",
+)
+_rk(
+    "rk4",
+    4,
+    [[], [1 / 2], [0, 1 / 2], [0, 0, 1]],
+    [1 / 6, 1 / 3, 1 / 3, 1 / 6],
+    [0, 1 / 2, 1 / 2, 1],
+    _RKNET,
+    "Kutta 1901",
+    "classical fourth-order Runge–Kutta",
+)
+_rk(
+    "rk38",
+    4,
+    [[], [1 / 3], [-1 / 3, 1], [1, -1, 1]],
+    [1 / 8, 3 / 8, 3 / 8, 1 / 8],
+    [0, 1 / 3, 2 / 3, 1],
+    _RKNET,
+    "Kutta 1901",
+    "3/8 rule, torchdiffeq 'rk4'",
+)
 
 register_scheme(
     Scheme(
@@ -335,8 +383,7 @@ register_scheme(
         order=1,
         stages=2,
         architecture="RevNet (Gomez et al. 2017): y1 = x1 + F(x2), y2 = x2 + G(y1)",
-        reference="symplectic Euler (de Vogelaere 1956); Gomez, Ren, Urtasun, Grosse, "
-        "NeurIPS 2017",
+        reference="symplectic Euler (de Vogelaere 1956); Gomez, Ren, Urtasun, Grosse, NeurIPS 2017",
         # dim: the split dimension of the state into halves (x1, x2); None: dim 1
         # (channels) for states of rank >= 2, dim 0 for vectors.
         options={"dim": None},

@@ -152,7 +152,7 @@ class MultistepCoefficients:
                 f"slope weights b must sum to 1 + sum_j j*a_j = {target!r} (consistency), "
                 f"got {sum(b)!r}"
             )
-        roots = np.roots((1.0,) + tuple(-aj for aj in a)) if len(a) > 1 else np.array([a[0]])
+        roots = np.roots([1.0, *(-aj for aj in a)]) if len(a) > 1 else np.array([a[0]])
         for root in roots:
             modulus = abs(root)
             on_circle = abs(modulus - 1.0) < 1e-9
@@ -160,7 +160,8 @@ class MultistepCoefficients:
             if modulus > 1.0 + 1e-9 or (on_circle and repeated):
                 raise ValueError(
                     f"the method is not zero-stable: rho has root {complex(root):.6g} "
-                    f"(|root| = {modulus:.6g}); roots must lie in the unit disc, simple on the circle"
+                    f"(|root| = {modulus:.6g}); roots must lie in the unit disc, simple on the "
+                    "circle"
                 )
         object.__setattr__(self, "a", a)
         object.__setattr__(self, "b", b)

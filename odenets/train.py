@@ -38,8 +38,15 @@ from .checkpoint import (
 from .data import Dataset, load_dataset
 from .distributed import DistInfo, all_reduce_sum, convert_sync_batchnorm, setup, teardown
 
-__all__ = ["SCHEDULES", "TrainConfig", "TrainResult", "TrainingDiverged", "evaluate",
-           "lr_factor", "train"]
+__all__ = [
+    "SCHEDULES",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "evaluate",
+    "lr_factor",
+    "train",
+]
 
 #: Learning-rate schedules (per epoch): "step" — /10 at 50% and 75% of the epochs (the CIFAR
 #: recipe of He et al. and Lu et al.), "cosine" — half a cosine to 0, "constant".
@@ -92,8 +99,10 @@ class TrainConfig:
         for n in self.incremental:
             check_int("incremental steps", n, 1)
         if len(self.incremental) > self.epochs:
-            raise ValueError(f"incremental schedule {list(self.incremental)} has more phases "
-                             f"than epochs ({self.epochs}): each phase needs at least one epoch")
+            raise ValueError(
+                f"incremental schedule {list(self.incremental)} has more phases "
+                f"than epochs ({self.epochs}): each phase needs at least one epoch"
+            )
 
 
 @dataclass
@@ -110,8 +119,9 @@ class TrainResult:
 def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     """Multiplier of the base learning rate during ``epoch`` (0-based) of ``epochs``."""
     if schedule == "step":
-        return 0.1 ** sum(epoch >= m for m in (math.floor(epochs * 0.5), math.floor(epochs * 0.75))
-                          if m > 0)
+        return 0.1 ** sum(
+            epoch >= m for m in (math.floor(epochs * 0.5), math.floor(epochs * 0.75)) if m > 0
+        )
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * epoch / epochs))
     return 1.0
@@ -121,11 +131,11 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0])
 
 
-def _rank_batches(n: int, batch_size: int, seed: int, epoch: int, info: DistInfo
-                  ) -> list[Tensor]:
+def _rank_batches(n: int, batch_size: int, seed: int, epoch: int, info: DistInfo) -> list[Tensor]:
     """This process's share of each global batch of the epoch (incomplete batches dropped)."""
-    sampler = DistributedSampler(range(n), num_replicas=info.world, rank=info.rank,
-                                 shuffle=True, seed=seed)
+    sampler = DistributedSampler(
+        range(n), num_replicas=info.world, rank=info.rank, shuffle=True, seed=seed
+    )
     sampler.set_epoch(epoch)
     order = torch.tensor(list(sampler), dtype=torch.long)
     local = batch_size // info.world
@@ -141,8 +151,9 @@ def _phase(config: TrainConfig, epoch: int) -> int | None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 500,
-             info: DistInfo | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, dataset: Dataset, batch_size: int = 500, info: DistInfo | None = None
+) -> dict[str, float]:
     """Test loss and accuracy (shared out over the processes of a distributed job)."""
     info = info or DistInfo()
     device = next(model.parameters()).device
@@ -184,8 +195,12 @@ def _log(msg: str, info: DistInfo) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def train(config: TrainConfig, *, dataset: Dataset | None = None,
-          log: Callable[[dict], None] | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    *,
+    dataset: Dataset | None = None,
+    log: Callable[[dict], None] | None = None,
+) -> TrainResult:
     """Train as ``config`` says; returns the model and the metrics of every epoch.
 
     With ``config.out`` set, writes ``last.pt`` (atomically, every epoch), ``best.pt`` (best
@@ -202,54 +217,77 @@ def train(config: TrainConfig, *, dataset: Dataset | None = None,
 
 def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) -> TrainResult:
     if config.batch_size % info.world:
-        raise ValueError(f"--batch-size {config.batch_size} is the global batch: it must be "
-                         f"divisible by the {info.world} processes")
+        raise ValueError(
+            f"--batch-size {config.batch_size} is the global batch: it must be "
+            f"divisible by the {info.world} processes"
+        )
     if dataset is None:  # the main process loads (and downloads) first
         if info.distributed and not info.main:
             torch.distributed.barrier()
-        dataset = load_dataset(config.data, data_dir=config.data_dir,
-                               download=config.download and info.main, seed=config.seed,
-                               augment=config.augment)
+        dataset = load_dataset(
+            config.data,
+            data_dir=config.data_dir,
+            download=config.download and info.main,
+            seed=config.seed,
+            augment=config.augment,
+        )
         if info.distributed and info.main:
             torch.distributed.barrier()
     if not config.augment and dataset.augment is not None:
         dataset = Dataset(**{**dataset.__dict__, "augment": None})
     if config.batch_size > len(dataset.y_train):
-        raise ValueError(f"--batch-size {config.batch_size} exceeds the {len(dataset.y_train)} "
-                         "training samples")
+        raise ValueError(
+            f"--batch-size {config.batch_size} exceeds the {len(dataset.y_train)} training samples"
+        )
     out = Path(config.out) if config.out else None
     spec = _spec(config, dataset)
     torch.manual_seed(config.seed)
     model = build_model(spec)
     if config.incremental and getattr(model, "tie", None) != "all":
-        raise ValueError("incremental training refines the step grid of a weight-tied net: "
-                         f"use a tie='all' model (e.g. --model ode_resnet), got tie="
-                         f"{getattr(model, 'tie', None)!r}")
+        raise ValueError(
+            "incremental training refines the step grid of a weight-tied net: "
+            f"use a tie='all' model (e.g. --model ode_resnet), got tie="
+            f"{getattr(model, 'tie', None)!r}"
+        )
     if info.distributed:
         model = convert_sync_batchnorm(model, info)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: lr_factor(config.schedule, e, config.epochs))
+        optimizer, lambda e: lr_factor(config.schedule, e, config.epochs)
+    )
     start, best, history = 0, -1.0, []
     if config.resume:
         ckpt = load_checkpoint(out / "last.pt")
         for key in ("model_spec", "data", "seed", "batch_size"):
             mine = spec if key == "model_spec" else getattr(config, key)
             if ckpt.get(key) != mine:
-                raise CheckpointError(f"cannot resume {out / 'last.pt'}: it was trained with "
-                                      f"{key}={ckpt.get(key)!r}, this run has {mine!r}")
+                raise CheckpointError(
+                    f"cannot resume {out / 'last.pt'}: it was trained with "
+                    f"{key}={ckpt.get(key)!r}, this run has {mine!r}"
+                )
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         set_rng_state(ckpt["rng"])
         start, best, history = ckpt["epoch"], ckpt.get("best_accuracy", -1.0), ckpt["metrics"]
         if start >= config.epochs:
-            _log(f"checkpoint already has {start} epochs (--epochs {config.epochs}); "
-                 "nothing to train", info)
+            _log(
+                f"checkpoint already has {start} epochs (--epochs {config.epochs}); "
+                "nothing to train",
+                info,
+            )
     model.to(info.device)
-    stop = config.epochs if config.stop_after is None else min(config.epochs,
-                                                               start + config.stop_after)
+    stop = (
+        config.epochs
+        if config.stop_after is None
+        else min(config.epochs, start + config.stop_after)
+    )
     t_total = time.perf_counter()
     metrics_file = out / "metrics.jsonl" if out and info.main else None
     net = runner = None
@@ -264,23 +302,37 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
         stats = _train_epoch(runner, net, dataset, optimizer, config, epoch, info)
         scheduler.step()
         test = evaluate(net, dataset, config.eval_batch_size, info)
-        record = {"epoch": epoch + 1, "train_loss": stats[0], "train_accuracy": stats[1],
-                  "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-                  "lr": optimizer.param_groups[0]["lr"],
-                  "seconds": round(time.perf_counter() - t0, 3)}
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": stats[0],
+            "train_accuracy": stats[1],
+            "test_loss": test["loss"],
+            "test_accuracy": test["accuracy"],
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
         if config.incremental:
             record["steps"] = _phase(config, epoch)
         history.append(record)
         improved = test["accuracy"] > best
         best = max(best, test["accuracy"])
         if out and info.main:
-            ckpt = {"model": model.state_dict(), "model_spec": spec,
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "rng": get_rng_state(), "epoch": epoch + 1, "best_accuracy": best,
-                    "metrics": history, "data": config.data, "seed": config.seed,
-                    "batch_size": config.batch_size, "config": _plain(asdict(config)),
-                    "world": info.world,
-                    "retime": {"steps": record.get("steps")}}
+            ckpt = {
+                "model": model.state_dict(),
+                "model_spec": spec,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": get_rng_state(),
+                "epoch": epoch + 1,
+                "best_accuracy": best,
+                "metrics": history,
+                "data": config.data,
+                "seed": config.seed,
+                "batch_size": config.batch_size,
+                "config": _plain(asdict(config)),
+                "world": info.world,
+                "retime": {"steps": record.get("steps")},
+            }
             save_checkpoint(ckpt, out / "last.pt")
             if improved:
                 save_checkpoint(ckpt, out / "best.pt")
@@ -298,7 +350,8 @@ def _wrap(net: nn.Module, config: TrainConfig, info: DistInfo) -> nn.Module:
     runner = net
     if info.distributed:
         runner = nn.parallel.DistributedDataParallel(
-            net, device_ids=[info.device] if info.device.type == "cuda" else None)
+            net, device_ids=[info.device] if info.device.type == "cuda" else None
+        )
     if config.compile:
         if not hasattr(torch, "compile"):
             raise ValueError("--compile needs torch.compile (PyTorch >= 2.0)")
@@ -314,16 +367,27 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _train_epoch(runner: nn.Module, net: nn.Module, dataset: Dataset,
-                 optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int,
-                 info: DistInfo) -> tuple[float, float]:
+def _train_epoch(
+    runner: nn.Module,
+    net: nn.Module,
+    dataset: Dataset,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    epoch: int,
+    info: DistInfo,
+) -> tuple[float, float]:
     net.train()
     batches = _rank_batches(len(dataset.y_train), config.batch_size, config.seed, epoch, info)
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
     augment = dataset.draw_augmentation(generator)
     sums = torch.zeros(3, dtype=torch.float64)
-    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-               disable=not (config.progress and info.main), file=sys.stderr)
+    bar = tqdm(
+        batches,
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        leave=False,
+        disable=not (config.progress and info.main),
+        file=sys.stderr,
+    )
     for step, idx in enumerate(bar):
         x = dataset.x_train[idx].to(info.device)
         x = dataset.prepare(x, None if augment is None else augment[idx])

@@ -37,11 +37,14 @@ def _check_tied(net: SolverNet) -> None:
         isinstance(stage, SchemeStage) and all(isinstance(b, SchemeBlock) for b in stage.blocks)
         for stage in net.stages
     ):
-        raise ValueError("re-timing supports nets of plain scheme steps (no noise, no coupled "
-                         "units)")
+        raise ValueError(
+            "re-timing supports nets of plain scheme steps (no noise, no coupled units)"
+        )
     if not any(len(stage.blocks) for stage in net.stages):
-        raise ValueError("the net has no weight-tied steps to re-time (every stage is only a "
-                         "transition); use a larger depth")
+        raise ValueError(
+            "the net has no weight-tied steps to re-time (every stage is only a "
+            "transition); use a larger depth"
+        )
 
 
 def stage_steps(net: SolverNet) -> list[int]:
@@ -49,8 +52,9 @@ def stage_steps(net: SolverNet) -> list[int]:
     return [len(stage.blocks) for stage in net.stages]
 
 
-def retime(net: SolverNet, scheme: str | Scheme | None = None, steps: int | None = None
-           ) -> SolverNet:
+def retime(
+    net: SolverNet, scheme: str | Scheme | None = None, steps: int | None = None
+) -> SolverNet:
     """A view of the weight-tied ``net`` whose stages take ``steps`` steps of ``scheme``.
 
     Each stage keeps its total time ``T = sum of its step sizes``; the new step is
@@ -90,8 +94,13 @@ def retime(net: SolverNet, scheme: str | Scheme | None = None, steps: int | None
     return view
 
 
-def transfer(net: SolverNet, dataset: Dataset, schemes: Sequence[str], steps: Sequence[int],
-             batch_size: int = 500) -> list[dict]:
+def transfer(
+    net: SolverNet,
+    dataset: Dataset,
+    schemes: Sequence[str],
+    steps: Sequence[int],
+    batch_size: int = 500,
+) -> list[dict]:
     """Test accuracy of ``net`` re-timed with every scheme in ``schemes`` and every step count
     in ``steps`` (per stage). Rows: ``scheme, steps, f_evals, test_accuracy``."""
     from .train import evaluate
@@ -107,7 +116,12 @@ def transfer(net: SolverNet, dataset: Dataset, schemes: Sequence[str], steps: Se
         for m in counts:
             view = retime(net, scheme, m)
             result = evaluate(view, dataset, batch_size=batch_size)
-            rows.append({"scheme": scheme.name, "steps": m,
-                         "f_evals": count_field_calls(view, probe),
-                         "test_accuracy": result["accuracy"]})
+            rows.append(
+                {
+                    "scheme": scheme.name,
+                    "steps": m,
+                    "f_evals": count_field_calls(view, probe),
+                    "test_accuracy": result["accuracy"],
+                }
+            )
     return rows

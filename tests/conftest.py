@@ -27,8 +27,12 @@ def nonlinear_field(t, y):
 
 def nonlinear_exact(t: float, batch: int = 1, dtype=torch.float64) -> torch.Tensor:
     row = torch.tensor(
-        [1 / (1 + t**2), math.exp(math.sin(t)), math.cos(t) + 0.5 * math.sin(t),
-         -math.sin(t) + 0.5 * math.cos(t)],
+        [
+            1 / (1 + t**2),
+            math.exp(math.sin(t)),
+            math.cos(t) + 0.5 * math.sin(t),
+            -math.sin(t) + 0.5 * math.cos(t),
+        ],
         dtype=dtype,
     )
     return row.expand(batch, 4).clone()

@@ -28,7 +28,11 @@ def test_bad_arguments_exit_2_with_one_line(argv, capsys):
 
 
 def test_console_entry_point_runs_without_traceback():
-    proc = subprocess.run([sys.executable, "-m", "odenets", "list", "--bad"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "odenets", "list", "--bad"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

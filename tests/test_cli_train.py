@@ -48,17 +48,39 @@ def test_compare_table_seeds_and_files(tmp_path, capsys):
 
 
 def test_compare_presets(capsys):
-    assert main(["compare", "--models", "resnet20", "--json", "--epochs", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(["compare", "--models", "resnet20", "--json", "--epochs", "1", "--no-progress"]) == 0
+    )
     rows = json.loads(capsys.readouterr().out)["results"]
     assert [r["model"] for r in rows] == ["resnet20"] and rows[0]["scheme"] == "euler"
 
 
 def test_train_then_eval(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--model", "lm_resnet20", "--depth", "8", "--widths", "4,8,8",
-                 "--epochs", "1", "--batch-size", "64", "--out", str(out), "--json",
-                 "--no-progress", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "lm_resnet20",
+                "--depth",
+                "8",
+                "--widths",
+                "4,8,8",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "64",
+                "--out",
+                str(out),
+                "--json",
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["epoch"] == 1
     assert main(["eval", str(out / "last.pt"), "--json"]) == 0
@@ -77,20 +99,23 @@ def _one_line_exit_2(capsys, argv, *needles):
         assert needle in err, err
 
 
-@pytest.mark.parametrize("argv, needles", [
-    (["compare", "--schemes", "eulr"], ["unknown scheme", "'euler'"]),
-    (["compare", "--models", "resnet21"], ["unknown model", "resnet20"]),
-    (["compare", "--epochs", "0"], ["positive integer"]),
-    (["compare", "--seeds", "a,b"], ["comma-separated list of integers"]),
-    (["compare", "--data", "mnist"], ["invalid choice"]),
-    (["compare", "--depth", "9", "--epochs", "1"], ["depth 9", "6n+2"]),
-    (["train", "--model", "resnt20"], ["did you mean 'resnet20'"]),
-    (["train", "--epochs", "1", "--batch-size", "5000"], ["exceeds"]),
-    (["train", "--lr", "fast"], ["invalid float value"]),
-    (["eval", "missing.pt"], ["checkpoint not found"]),
-    (["transfer", "missing.pt", "--steps", "0"], ["positive integer"]),
-    (["train", "--data", "cifar10", "--epochs", "1"], ["--data-dir"]),
-])
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["compare", "--schemes", "eulr"], ["unknown scheme", "'euler'"]),
+        (["compare", "--models", "resnet21"], ["unknown model", "resnet20"]),
+        (["compare", "--epochs", "0"], ["positive integer"]),
+        (["compare", "--seeds", "a,b"], ["comma-separated list of integers"]),
+        (["compare", "--data", "mnist"], ["invalid choice"]),
+        (["compare", "--depth", "9", "--epochs", "1"], ["depth 9", "6n+2"]),
+        (["train", "--model", "resnt20"], ["did you mean 'resnet20'"]),
+        (["train", "--epochs", "1", "--batch-size", "5000"], ["exceeds"]),
+        (["train", "--lr", "fast"], ["invalid float value"]),
+        (["eval", "missing.pt"], ["checkpoint not found"]),
+        (["transfer", "missing.pt", "--steps", "0"], ["positive integer"]),
+        (["train", "--data", "cifar10", "--epochs", "1"], ["--data-dir"]),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(capsys, tmp_path, argv, needles):
     if argv[0] == "train":
         argv = [*argv, "--out", str(tmp_path / "run"), "--no-progress"]
@@ -102,23 +127,66 @@ def test_resume_without_checkpoint_and_corrupt_checkpoint(tmp_path, capsys):
     bad = tmp_path / "last.pt"
     bad.write_bytes(b"\x80\x04corrupt")
     _one_line_exit_2(capsys, ["eval", str(bad)], "corrupt")
-    _one_line_exit_2(capsys, ["train", "--out", str(tmp_path), "--resume", "--no-progress"],
-                     "corrupt")
+    _one_line_exit_2(
+        capsys, ["train", "--out", str(tmp_path), "--resume", "--no-progress"], "corrupt"
+    )
 
 
 def test_diverging_run_stops_with_exit_1(tmp_path, capsys):
-    code = main(["train", "--model", "resnet20", "--depth", "8", "--widths", "4,8,8",
-                 "--epochs", "2", "--lr", "1e30", "--batch-size", "64", "--out",
-                 str(tmp_path), "--no-progress", "--threads", "1"])
+    code = main(
+        [
+            "train",
+            "--model",
+            "resnet20",
+            "--depth",
+            "8",
+            "--widths",
+            "4,8,8",
+            "--epochs",
+            "2",
+            "--lr",
+            "1e30",
+            "--batch-size",
+            "64",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "loss became" in err and "Traceback" not in err
 
 
 def test_incremental_run_is_evaluated_at_its_final_grid(tmp_path, capsys):
     out = tmp_path / "inc"
-    assert main(["train", "--model", "ode_resnet", "--depth", "14", "--widths", "4,8,8",
-                 "--epochs", "2", "--incremental", "1,4", "--batch-size", "64", "--out",
-                 str(out), "--json", "--no-progress", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "ode_resnet",
+                "--depth",
+                "14",
+                "--widths",
+                "4,8,8",
+                "--epochs",
+                "2",
+                "--incremental",
+                "1,4",
+                "--batch-size",
+                "64",
+                "--out",
+                str(out),
+                "--json",
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [r["steps"] for r in records] == [1, 4]
     assert main(["eval", str(out / "last.pt"), "--json"]) == 0

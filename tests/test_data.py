@@ -19,8 +19,11 @@ from odenets.data import RandomCropFlip, load_dataset
 
 
 def test_digits_split_is_fixed_by_seed_and_stratified():
-    a, b, c = load_dataset("digits", seed=0), load_dataset("digits", seed=0), load_dataset(
-        "digits", seed=1)
+    a, b, c = (
+        load_dataset("digits", seed=0),
+        load_dataset("digits", seed=0),
+        load_dataset("digits", seed=1),
+    )
     assert a.x_train.shape[1:] == (1, 8, 8) and len(a.y_train) + len(a.y_test) == 1797
     assert torch.equal(a.x_test, b.x_test) and torch.equal(a.y_train, b.y_train)
     assert not torch.equal(a.x_test, c.x_test)
@@ -47,8 +50,11 @@ def test_crop_is_a_window_of_the_padded_input(spatial):
     padded = torch.nn.functional.pad(x, (2,) * (2 * spatial))
     for i in range(6):
         o = params[i].tolist()
-        window = padded[i, :, o[0]:o[0] + 7] if spatial == 1 else \
-            padded[i, :, o[0]:o[0] + 7, o[1]:o[1] + 7]
+        window = (
+            padded[i, :, o[0] : o[0] + 7]
+            if spatial == 1
+            else padded[i, :, o[0] : o[0] + 7, o[1] : o[1] + 7]
+        )
         assert torch.equal(y[i], window)
     centre = torch.full_like(params, 2)
     centre[:, -1] = 0
@@ -69,8 +75,11 @@ def _make_cifar(root, n=8, n_test=6, seed=0):
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name, size in [*((f"data_batch_{i}", n) for i in range(1, 6)), ("test_batch", n_test)]:
-        write_batch(folder / name, rng.integers(0, 256, (size, 3, 32, 32)),
-                    rng.integers(0, 10, size).tolist())
+        write_batch(
+            folder / name,
+            rng.integers(0, 256, (size, 3, 32, 32)),
+            rng.integers(0, 10, size).tolist(),
+        )
     return folder
 
 
@@ -111,8 +120,20 @@ def test_missing_truncated_and_hostile_batches_are_named_errors(tmp_path):
 def test_cli_reports_a_corrupt_batch_in_one_line(tmp_path, capsys):
     folder = _make_cifar(tmp_path)
     (folder / "test_batch").write_bytes(b"not a pickle at all")
-    code = main(["train", "--data", "cifar10", "--data-dir", str(tmp_path), "--epochs", "1",
-                 "--out", str(tmp_path / "run"), "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--data",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "test_batch" in err and "Traceback" not in err
 

@@ -14,9 +14,28 @@ import torch
 from odenets.checkpoint import load_checkpoint
 from odenets.cli import main
 
-ARGS = ["train", "--model", "lm_resnet20", "--depth", "8", "--widths", "4,8,8", "--epochs", "1",
-        "--batch-size", "64", "--lr", "0.1", "--seed", "3", "--device", "cpu", "--threads", "1",
-        "--no-progress"]
+ARGS = [
+    "train",
+    "--model",
+    "lm_resnet20",
+    "--depth",
+    "8",
+    "--widths",
+    "4,8,8",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--lr",
+    "0.1",
+    "--seed",
+    "3",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 def _free_port() -> int:
@@ -28,9 +47,20 @@ def _free_port() -> int:
 def test_two_gloo_processes_match_one_process(tmp_path, capsys):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     for attempt in range(2):  # a second try only if another process grabbed the free port
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1",
-               "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
-               "-m", "odenets", *ARGS, "--out", str(tmp_path / "two")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes=1",
+            "--nproc_per_node=2",
+            "--master_addr=127.0.0.1",
+            f"--master_port={_free_port()}",
+            "-m",
+            "odenets",
+            *ARGS,
+            "--out",
+            str(tmp_path / "two"),
+        ]
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
         except subprocess.TimeoutExpired:
@@ -55,12 +85,14 @@ def test_two_gloo_processes_match_one_process(tmp_path, capsys):
             assert torch.equal(two["model"][key], value), key
     assert moved > 10  # training changed the weights, so the agreement is not trivial
     assert two["metrics"][0]["test_accuracy"] == pytest.approx(
-        one["metrics"][0]["test_accuracy"], abs=0.01)
+        one["metrics"][0]["test_accuracy"], abs=0.01
+    )
 
 
 def _initial_state():
     from odenets.models import create_model
 
     torch.manual_seed(3)
-    return create_model("lm_resnet20", depth=8, widths=(4, 8, 8), in_channels=1,
-                        num_classes=10, dims=2).state_dict()
+    return create_model(
+        "lm_resnet20", depth=8, widths=(4, 8, 8), in_channels=1, num_classes=10, dims=2
+    ).state_dict()

@@ -69,6 +69,6 @@ def test_learned_step_size_is_differentiable():
     h = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
 
     def one_step(h):
-        return stepper(lambda i, t, y: -y**2, 0.0, y, h, None)[0]
+        return stepper(lambda i, t, y: -(y**2), 0.0, y, h, None)[0]
 
     assert torch.autograd.gradcheck(one_step, (h,))

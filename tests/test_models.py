@@ -8,8 +8,13 @@ import torch
 import odenets as on
 
 # He et al. 2016, Table 6 (CIFAR-10 ResNets)
-PUBLISHED = {"resnet20": 0.27e6, "resnet32": 0.46e6, "resnet44": 0.66e6, "resnet56": 0.85e6,
-             "resnet110": 1.7e6}
+PUBLISHED = {
+    "resnet20": 0.27e6,
+    "resnet32": 0.46e6,
+    "resnet44": 0.66e6,
+    "resnet56": 0.85e6,
+    "resnet110": 1.7e6,
+}
 
 
 @pytest.mark.parametrize("name", on.list_models())

@@ -46,8 +46,9 @@ def test_decreasing_grid_matches_torchdiffeq():
     y0 = torch.randn(4, dtype=torch.float64)
     t = torch.linspace(1.0, 0.0, 7, dtype=torch.float64)
     expected = torchdiffeq.odeint(field_with_time, y0, t, method="rk4")
-    torch.testing.assert_close(on.odeint(field_with_time, y0, t, "rk38"), expected, rtol=0,
-                               atol=1e-10)
+    torch.testing.assert_close(
+        on.odeint(field_with_time, y0, t, "rk38"), expected, rtol=0, atol=1e-10
+    )
 
 
 def test_gradients_match_torchdiffeq():
@@ -62,8 +63,9 @@ def test_gradients_match_torchdiffeq():
 
 def test_dopri5_backend_reaches_the_exact_solution():
     t = torch.linspace(0, 1, 3, dtype=torch.float64)
-    out = on.odeint(nonlinear_field, nonlinear_y0(), t, "dopri5", backend="torchdiffeq",
-                    rtol=1e-10, atol=1e-12)
+    out = on.odeint(
+        nonlinear_field, nonlinear_y0(), t, "dopri5", backend="torchdiffeq", rtol=1e-10, atol=1e-12
+    )
     torch.testing.assert_close(out[-1], nonlinear_exact(1.0), rtol=0, atol=1e-8)
 
 
@@ -81,9 +83,11 @@ def test_adjoint_gradients_equal_backprop():
     y0 = torch.randn(4, 3, dtype=torch.float64)
     t = torch.linspace(0, 1, 4, dtype=torch.float64)
     kw = dict(backend="torchdiffeq", rtol=1e-10, atol=1e-10)
-    plain = torch.autograd.grad(on.odeint(func, y0, t, "dopri5", **kw)[-1].sum(),
-                                list(func.parameters()))
-    adj = torch.autograd.grad(on.odeint(func, y0, t, "dopri5", adjoint=True, **kw)[-1].sum(),
-                              list(func.parameters()))
+    plain = torch.autograd.grad(
+        on.odeint(func, y0, t, "dopri5", **kw)[-1].sum(), list(func.parameters())
+    )
+    adj = torch.autograd.grad(
+        on.odeint(func, y0, t, "dopri5", adjoint=True, **kw)[-1].sum(), list(func.parameters())
+    )
     for a, b in zip(plain, adj, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

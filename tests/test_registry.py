@@ -36,8 +36,9 @@ rows = st.lists(st.floats(-2, 2, allow_nan=False), min_size=3, max_size=3)
 
 
 @settings(max_examples=50, deadline=None)
-@given(a=st.lists(rows, min_size=3, max_size=3), w=st.lists(st.floats(0.1, 2), min_size=3,
-                                                             max_size=3))
+@given(
+    a=st.lists(rows, min_size=3, max_size=3), w=st.lists(st.floats(0.1, 2), min_size=3, max_size=3)
+)
 def test_any_consistent_tableau_is_accepted_and_any_drift_rejected(a, w):
     a = np.tril(np.array(a), -1)
     b = np.array(w) / np.sum(w)
@@ -45,12 +46,16 @@ def test_any_consistent_tableau_is_accepted_and_any_drift_rejected(a, w):
     tableau = ButcherTableau(a=a.tolist(), b=b.tolist(), c=c.tolist())
     assert tableau.explicit and tableau.stages == 3
     with pytest.raises(ValueError, match="row sum"):
-        ButcherTableau(a=a.tolist(), b=b.tolist(), c=(c + [0, 0, 1e-6]).tolist())
+        ButcherTableau(a=a.tolist(), b=b.tolist(), c=(c + np.array([0, 0, 1e-6])).tolist())
 
 
 @settings(max_examples=25, deadline=None)
-@given(shape=st.lists(st.integers(1, 3), min_size=0, max_size=3), n=st.integers(1, 5),
-       scheme=st.sampled_from(DESIGN_TABLE), double=st.booleans())
+@given(
+    shape=st.lists(st.integers(1, 3), min_size=0, max_size=3),
+    n=st.integers(1, 5),
+    scheme=st.sampled_from(DESIGN_TABLE),
+    double=st.booleans(),
+)
 def test_odeint_output_shape_and_initial_value(shape, n, scheme, double):
     dtype = torch.float64 if double else torch.float32
     y0 = torch.randn(tuple(shape), dtype=dtype)
@@ -64,10 +69,10 @@ def test_register_a_new_scheme_and_use_it_everywhere():
     name = "test_generic_rk2"
     if name not in on.list_schemes():
         alpha = 0.75
-        tableau = ButcherTableau(a=[[], [alpha]], b=[1 - 1 / (2 * alpha), 1 / (2 * alpha)],
-                                 c=[0, alpha])
-        on.register_scheme(on.Scheme(name, "explicit_rk", 2, 2, "two-stage block", "test",
-                                     tableau))
+        tableau = ButcherTableau(
+            a=[[], [alpha]], b=[1 - 1 / (2 * alpha), 1 / (2 * alpha)], c=[0, alpha]
+        )
+        on.register_scheme(on.Scheme(name, "explicit_rk", 2, 2, "two-stage block", "test", tableau))
     t = torch.linspace(0, 1, 11, dtype=torch.float64)
     ref = on.odeint(lambda t, y: -y, torch.ones(1, dtype=torch.float64), t, "ralston")
     out = on.odeint(lambda t, y: -y, torch.ones(1, dtype=torch.float64), t, name)

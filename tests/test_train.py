@@ -22,13 +22,28 @@ TINY = {"scheme": "lm", "depth": 8, "widths": [4, 8, 8]}
 def small():
     """256 training and 100 test digits (augmentation on)."""
     d = load_dataset("digits")
-    return Dataset(**{**d.__dict__, "x_train": d.x_train[:256], "y_train": d.y_train[:256],
-                      "x_test": d.x_test[:100], "y_test": d.y_test[:100]})
+    return Dataset(
+        **{
+            **d.__dict__,
+            "x_train": d.x_train[:256],
+            "y_train": d.y_train[:256],
+            "x_test": d.x_test[:100],
+            "y_test": d.y_test[:100],
+        }
+    )
 
 
 def _config(out, **kw):
-    base = {"model": None, "model_args": TINY, "epochs": 2, "batch_size": 32, "lr": 0.05,
-            "out": str(out), "progress": False, "schedule": "step"}
+    base = {
+        "model": None,
+        "model_args": TINY,
+        "epochs": 2,
+        "batch_size": 32,
+        "lr": 0.05,
+        "out": str(out),
+        "progress": False,
+        "schedule": "step",
+    }
     return TrainConfig(**{**base, **kw})
 
 
@@ -119,14 +134,20 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(small, tmp_path):
 def test_resume_refuses_a_different_model(small, tmp_path):
     train(_config(tmp_path, epochs=1), dataset=small)
     with pytest.raises(CheckpointError, match="model_spec"):
-        train(_config(tmp_path, resume=True, model_args={**TINY, "scheme": "euler"}),
-              dataset=small)
+        train(_config(tmp_path, resume=True, model_args={**TINY, "scheme": "euler"}), dataset=small)
 
 
 def test_schedules():
-    assert [lr_factor("step", e, 8) for e in range(8)] == [1, 1, 1, 1, 0.1, 0.1,
-                                                           pytest.approx(0.01),
-                                                           pytest.approx(0.01)]
+    assert [lr_factor("step", e, 8) for e in range(8)] == [
+        1,
+        1,
+        1,
+        1,
+        0.1,
+        0.1,
+        pytest.approx(0.01),
+        pytest.approx(0.01),
+    ]
     assert lr_factor("cosine", 0, 10) == 1 and lr_factor("cosine", 5, 10) == pytest.approx(0.5)
     assert lr_factor("constant", 9, 10) == 1
 
@@ -134,8 +155,7 @@ def test_schedules():
 @pytest.mark.parametrize("world", [2, 4])
 def test_rank_shards_make_up_the_global_batches(world):
     one = _rank_batches(64, 16, seed=3, epoch=2, info=DistInfo())
-    shards = [_rank_batches(64, 16, seed=3, epoch=2, info=DistInfo(r, world))
-              for r in range(world)]
+    shards = [_rank_batches(64, 16, seed=3, epoch=2, info=DistInfo(r, world)) for r in range(world)]
     assert len(one) == 4 and all(len(s) == 4 for s in shards)
     for i, batch in enumerate(one):
         union = torch.cat([s[i] for s in shards])
@@ -146,8 +166,7 @@ def test_rank_shards_make_up_the_global_batches(world):
 
 def test_incremental_training_refines_the_grid(small, tmp_path):
     args = {"scheme": "rk4", "depth": 14, "widths": [4, 8, 8], "tie": "all"}
-    result = train(_config(tmp_path, model_args=args, epochs=2, incremental=(1, 3)),
-                   dataset=small)
+    result = train(_config(tmp_path, model_args=args, epochs=2, incremental=(1, 3)), dataset=small)
     assert [r["steps"] for r in result.history] == [1, 3]
     assert stage_steps(result.model) == [3, 3, 3]
     assert load_checkpoint(tmp_path / "last.pt")["retime"] == {"steps": 3}

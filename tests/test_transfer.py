@@ -51,6 +51,7 @@ def test_retimed_net_integrates_the_tied_field_over_the_stage_time(tied, scheme,
     expected = _stage_trajectory(tied, x, integrate)
     assert torch.allclose(view(x), expected, atol=1e-5)
     if scheme == "euler":  # and by hand
+
         def by_hand(field, y, total):
             for _ in range(steps):
                 y = y + (total / steps) * field(y)
@@ -84,8 +85,12 @@ def _only_transitions():
 def test_transfer_table_contains_the_training_configuration(tied):
     ds = load_dataset("digits")
     rows = transfer(tied, ds, ["euler", "rk4"], [1, 2])
-    assert [(r["scheme"], r["steps"]) for r in rows] == [("euler", 1), ("euler", 2),
-                                                       ("rk4", 1), ("rk4", 2)]
+    assert [(r["scheme"], r["steps"]) for r in rows] == [
+        ("euler", 1),
+        ("euler", 2),
+        ("rk4", 1),
+        ("rk4", 2),
+    ]
     rk4_1 = rows[2]
     assert rk4_1["f_evals"] == 2 + 3 * 4  # two transitions + one rk4 step per stage
     assert rows[0]["f_evals"] == 2 + 3
@@ -95,12 +100,44 @@ def test_transfer_table_contains_the_training_configuration(tied):
 
 def test_cli_transfer_on_a_trained_tied_model(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--model", "ode_resnet", "--depth", "14", "--widths", "4,8,8",
-                 "--epochs", "1", "--batch-size", "64", "--out", str(out), "--no-progress",
-                 "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "ode_resnet",
+                "--depth",
+                "14",
+                "--widths",
+                "4,8,8",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "64",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["transfer", str(out / "last.pt"), "--schemes", "euler,heun",
-                 "--steps", "1,2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "transfer",
+                str(out / "last.pt"),
+                "--schemes",
+                "euler,heun",
+                "--steps",
+                "1,2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["trained"] == {"scheme": "rk4", "steps": [2, 1, 1]}
     assert len(payload["results"]) == 4
@@ -112,8 +149,26 @@ def test_cli_transfer_on_a_trained_tied_model(tmp_path, capsys):
 
 def test_cli_transfer_of_an_untied_checkpoint_is_one_line(tmp_path, capsys):
     out = tmp_path / "run"
-    main(["train", "--model", "resnet20", "--depth", "8", "--widths", "4,8,8", "--epochs", "1",
-          "--batch-size", "64", "--out", str(out), "--no-progress", "--threads", "1"])
+    main(
+        [
+            "train",
+            "--model",
+            "resnet20",
+            "--depth",
+            "8",
+            "--widths",
+            "4,8,8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
     capsys.readouterr()
     assert main(["transfer", str(out / "last.pt")]) == 2
     err = capsys.readouterr().err.strip()

@@ -50,7 +50,7 @@ def multistep(
         for bj, fj in zip(b[1:], history.fs, strict=False):
             slope = axpy(slope, bj, fj)
         y1 = axpy(y1, h, slope)
-    return y1, History(((y,) + history.ys)[:keep], ((fy,) + history.fs)[:keep])
+    return y1, History((y, *history.ys)[:keep], (fy, *history.fs)[:keep])
 
 
 @register_family("multistep")
