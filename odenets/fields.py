@@ -27,6 +27,7 @@ __all__ = [
     "MLPField",
     "PreActField",
     "ResidualField",
+    "ShakeBranch",
     "conv_layer",
     "get_field",
     "norm_layer",
@@ -84,6 +85,14 @@ class BasicField(ResidualField):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+
+
+class ShakeBranch(BasicField):
+    """ReLU-conv3x3-BN-ReLU-conv3x3-BN, one branch of a shake-shake block (Gastaldi 2017): the
+    basic branch with a leading ReLU; 2 layers. Field ``"shake"``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(torch.relu(x))
 
 
 class PreActField(ResidualField):
@@ -162,6 +171,7 @@ FIELDS: dict[str, type[ResidualField]] = {
     "preact": PreActField,
     "bottleneck": BottleneckField,
     "mlp": MLPField,
+    "shake": ShakeBranch,
 }
 
 

@@ -19,7 +19,6 @@ from torch import Tensor, nn
 
 from ._validate import check_int, check_number
 from .blocks import SchemeStage, scheme_coefficients
-from .fields import FIELDS, ResidualField, conv_layer, norm_layer
 from .noise import NoiseModel, get_noise
 from .schemes import Scheme, get_scheme, list_schemes
 from .steps import History, prepare
@@ -27,7 +26,6 @@ from .steps.stochastic import Increment, noisy_slope
 
 __all__ = [
     "NoiseSource",
-    "ShakeBranch",
     "StochasticBlock",
     "StochasticTransition",
     "noise_schemes",
@@ -51,33 +49,6 @@ def _check_noisy_scheme(scheme: Scheme) -> None:
             f"is an Euler–Maruyama step (or a multistep step on the noisy slope); use one of "
             f"{noise_schemes()}, e.g. 'euler_maruyama' for a noisy ResNet"
         )
-
-
-class ShakeBranch(ResidualField):
-    """ReLU-conv3x3-BN-ReLU-conv3x3-BN, the branch of shake-shake networks (Gastaldi 2017);
-    2 layers. Registered as field ``"shake"``."""
-
-    layers = 2
-
-    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2):
-        super().__init__(in_channels, out_channels, stride=stride, dims=dims)
-        c_in, c_out = self.in_channels, self.out_channels
-        self.conv1 = conv_layer(dims, c_in, c_out, 3, stride)
-        self.bn1 = norm_layer(dims, c_out)
-        self.conv2 = conv_layer(dims, c_out, c_out, 3)
-        self.bn2 = norm_layer(dims, c_out)
-        self.zero_init_last()
-
-    def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn2.weight)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.bn1(self.conv1(torch.relu(x)))
-        return self.bn2(self.conv2(torch.relu(x)))
-
-
-if FIELDS.setdefault("shake", ShakeBranch) is not ShakeBranch:
-    raise ValueError("field name 'shake' is already registered")
 
 
 class NoiseSource:

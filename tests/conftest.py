@@ -40,3 +40,12 @@ def nonlinear_exact(t: float, batch: int = 1, dtype=torch.float64) -> torch.Tens
 
 def nonlinear_y0(batch: int = 1, dtype=torch.float64) -> torch.Tensor:
     return nonlinear_exact(0.0, batch, dtype)
+
+
+def train_argv(out, model: str = "resnet20", *extra: str, depth: int = 8, epochs: int = 1):
+    """argv of a tiny, fast ``odenets train`` run on digits writing to ``out``."""
+    return [
+        "train", "--model", model, "--depth", str(depth), "--widths", "4,8,8",
+        "--epochs", str(epochs), "--batch-size", "64", "--out", str(out),
+        "--no-progress", "--threads", "1", *extra,
+    ]  # fmt: skip

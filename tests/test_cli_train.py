@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import train_argv
 
 import odenets as on
 from odenets.checkpoint import load_checkpoint
@@ -57,30 +58,7 @@ def test_compare_presets(capsys):
 
 def test_train_then_eval(tmp_path, capsys):
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--model",
-                "lm_resnet20",
-                "--depth",
-                "8",
-                "--widths",
-                "4,8,8",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "64",
-                "--out",
-                str(out),
-                "--json",
-                "--no-progress",
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
-    )
+    assert main(train_argv(out, "lm_resnet20", "--json")) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["epoch"] == 1
     assert main(["eval", str(out / "last.pt"), "--json"]) == 0
@@ -133,60 +111,15 @@ def test_resume_without_checkpoint_and_corrupt_checkpoint(tmp_path, capsys):
 
 
 def test_diverging_run_stops_with_exit_1(tmp_path, capsys):
-    code = main(
-        [
-            "train",
-            "--model",
-            "resnet20",
-            "--depth",
-            "8",
-            "--widths",
-            "4,8,8",
-            "--epochs",
-            "2",
-            "--lr",
-            "1e30",
-            "--batch-size",
-            "64",
-            "--out",
-            str(tmp_path),
-            "--no-progress",
-            "--threads",
-            "1",
-        ]
-    )
+    code = main(train_argv(tmp_path, "resnet20", "--lr", "1e30", epochs=2))
     err = capsys.readouterr().err
     assert code == 1 and "loss became" in err and "Traceback" not in err
 
 
 def test_incremental_run_is_evaluated_at_its_final_grid(tmp_path, capsys):
     out = tmp_path / "inc"
-    assert (
-        main(
-            [
-                "train",
-                "--model",
-                "ode_resnet",
-                "--depth",
-                "14",
-                "--widths",
-                "4,8,8",
-                "--epochs",
-                "2",
-                "--incremental",
-                "1,4",
-                "--batch-size",
-                "64",
-                "--out",
-                str(out),
-                "--json",
-                "--no-progress",
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
-    )
+    argv = train_argv(out, "ode_resnet", "--incremental", "1,4", "--json", depth=14, epochs=2)
+    assert main(argv) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [r["steps"] for r in records] == [1, 4]
     assert main(["eval", str(out / "last.pt"), "--json"]) == 0

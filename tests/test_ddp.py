@@ -15,27 +15,10 @@ from odenets.checkpoint import load_checkpoint
 from odenets.cli import main
 
 ARGS = [
-    "train",
-    "--model",
-    "lm_resnet20",
-    "--depth",
-    "8",
-    "--widths",
-    "4,8,8",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "64",
-    "--lr",
-    "0.1",
-    "--seed",
-    "3",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
+    "train", "--model", "lm_resnet20", "--depth", "8", "--widths", "4,8,8", "--epochs", "1",
+    "--batch-size", "64", "--lr", "0.1", "--seed", "3", "--device", "cpu", "--threads", "1",
     "--no-progress",
-]
+]  # fmt: skip
 
 
 def _free_port() -> int:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import train_argv
 
 import odenets as on
 from odenets.cli import main
@@ -100,44 +101,10 @@ def test_transfer_table_contains_the_training_configuration(tied):
 
 def test_cli_transfer_on_a_trained_tied_model(tmp_path, capsys):
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--model",
-                "ode_resnet",
-                "--depth",
-                "14",
-                "--widths",
-                "4,8,8",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "64",
-                "--out",
-                str(out),
-                "--no-progress",
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
-    )
+    assert main(train_argv(out, "ode_resnet", depth=14)) == 0
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "transfer",
-                str(out / "last.pt"),
-                "--schemes",
-                "euler,heun",
-                "--steps",
-                "1,2",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    argv = ["transfer", str(out / "last.pt"), "--schemes", "euler,heun", "--steps", "1,2"]
+    assert main([*argv, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["trained"] == {"scheme": "rk4", "steps": [2, 1, 1]}
     assert len(payload["results"]) == 4
@@ -149,26 +116,7 @@ def test_cli_transfer_on_a_trained_tied_model(tmp_path, capsys):
 
 def test_cli_transfer_of_an_untied_checkpoint_is_one_line(tmp_path, capsys):
     out = tmp_path / "run"
-    main(
-        [
-            "train",
-            "--model",
-            "resnet20",
-            "--depth",
-            "8",
-            "--widths",
-            "4,8,8",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "64",
-            "--out",
-            str(out),
-            "--no-progress",
-            "--threads",
-            "1",
-        ]
-    )
+    main(train_argv(out, "resnet20"))
     capsys.readouterr()
     assert main(["transfer", str(out / "last.pt")]) == 2
     err = capsys.readouterr().err.strip()
