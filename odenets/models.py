@@ -130,7 +130,9 @@ _define(
     "ResNet-110 with stochastic depth, linear survival to p_L = 0.5 (Huang et al. 2016).",
     scheme="euler_maruyama",
     depth=110,
-    noise=StochasticDepth(survival=0.5),
+    # one gate per block and mini-batch, as in Huang et al.'s implementation: a dropped block
+    # is skipped outright (per="sample" gates each sample, Lu et al.'s SDE reading)
+    noise=StochasticDepth(survival=0.5, per="batch"),
 )
 _define(
     "lm_resnet56_sd",

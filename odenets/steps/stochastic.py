@@ -93,7 +93,12 @@ def euler_maruyama(
     y1 = axpy(y, h, f(0, t, y))
     if dw is None:
         return y1
-    return y1 + diffuse(f(1, t, y), dw)
+    b = f(1, t, y)
+    if isinstance(dw, Increment) and dw.backward is None:
+        dw = dw.forward
+    if isinstance(dw, Tensor):
+        return torch.addcmul(y1, b, dw)  # y1 + b * dW in one fused kernel
+    return y1 + diffuse(b, dw)
 
 
 @register_family("stochastic")
