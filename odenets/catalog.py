@@ -19,8 +19,11 @@ def scheme_table_markdown() -> str:
     ]
     for name in list_schemes():
         s = get_scheme(name)
+        order = f"{s.order:g}"
+        if s.strong_order is not None:
+            order += f" (SDE: strong {s.strong_order:g}, weak {s.weak_order:g})"
         lines.append(
-            f"| `{s.name}` | {s.family} | {s.order:g} | {s.stages} | {s.architecture} | "
+            f"| `{s.name}` | {s.family} | {order} | {s.stages} | {s.architecture} | "
             f"{s.reference} | {s.description} |"
         )
     return "\n".join(lines)

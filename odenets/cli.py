@@ -7,6 +7,7 @@ parser; ``main`` runs it. Bad input is one line on stderr and exit status 2, nev
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,7 +37,10 @@ def _run_list(args) -> int:
     rows = [("scheme", "family", "order", "stages", "architecture")]
     for name in list_schemes():
         s = get_scheme(name)
-        rows.append((s.name, s.family, f"{s.order:g}", str(s.stages), s.architecture))
+        order = f"{s.order:g}"
+        if s.strong_order is not None:
+            order += f" (SDE: strong {s.strong_order:g}, weak {s.weak_order:g})"
+        rows.append((s.name, s.family, order, str(s.stages), s.architecture))
     print(_table(rows))
     print()
     rows = [("model", "description")] + [(m, model_info(m)) for m in list_models()]
@@ -74,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `odenets list | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except CLIError as err:
         print(f"odenets: error: {err}", file=sys.stderr)
     except (ValueError, TypeError, OSError) as err:

@@ -30,3 +30,9 @@ def test_readme_has_the_two_commands_near_the_top():
 def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert _readme_commands()[1] in ci
+
+
+def test_readme_tour_runs():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md tour", "exec"), {})
