@@ -92,7 +92,7 @@ def ridge_experiment(
     lr: float = 3e-4,
     final_steps: int = 300,
     learn_lam: bool = True,
-    lr_lam: float = 0.01,
+    lr_lam: float = 1e-4,
     init_step: float | None = None,
     eval_batch: int = 1000,
     seed: int = 0,
