@@ -165,13 +165,12 @@ class SolverNet(nn.Module):
         def make_field(cin, cout, stride=1):
             return field_cls(cin, cout, stride=stride, dims=dims)
 
-        stages, self.noise_source = [], None
+        self.noise_source = None
         if noise is not None:  # noisy blocks, see odenets.stochastic_blocks
             stages, self.noise_source = stochastic_stages(
                 self, noise, make_field, n, SHORTCUTS[shortcut], learn, params
             )
-        slots = field_slots(self.scheme, options)
-        if coupled:
+        elif coupled:  # RevNet units, see odenets.revnet
             stages = coupled_stages(
                 self.scheme,
                 widths,
@@ -184,7 +183,21 @@ class SolverNet(nn.Module):
                 options=options,
                 reversible_backward=reversible_backward is not False,
             )
-        for i, width in enumerate(widths if noise is None and not coupled else ()):
+        else:
+            stages = self._scheme_stages(make_field, n, shortcut, learn, params, options)
+        self.stages = nn.Sequential(*stages)
+        self.head_norm = norm_layer(spatial, widths[-1])
+        self.fc = nn.Linear(widths[-1], num_classes)
+        self._init_weights()
+
+    def _scheme_stages(self, make_field, n, shortcut, learn, params, options) -> list:
+        """Stages of :class:`SchemeBlock` steps: a transition (not in the first stage) followed
+        by scheme steps, ``n`` residual units per stage."""
+        widths, tie, h = self.widths, self.tie, self.h
+        spatial = 0 if self.vector else self.dims
+        slots = field_slots(self.scheme, options)
+        stages = []
+        for i, width in enumerate(widths):
             transition = None
             if i > 0:
                 stride = 1 if self.vector else 2
@@ -192,17 +205,12 @@ class SolverNet(nn.Module):
                 if self.vector and shortcut == "conv":
                     short = nn.Linear(widths[i - 1], width, bias=False)
                 transition = Transition(make_field(widths[i - 1], width, stride), short, h)
-            count = n - (transition is not None)
             shared = make_field(width, width) if tie == "all" else None
             blocks = []
-            for j in range(count):
+            for j in range(n - (transition is not None)):
                 # Without a transition the stage's first step starts with no history (an Euler
                 # start), so its free coefficients would be unused: keep them fixed there.
-                learn_here = (
-                    False
-                    if (j == 0 and transition is None and self.scheme.family == "multistep")
-                    else learn
-                )
+                euler_start = j == 0 and transition is None and self.scheme.family == "multistep"
                 if tie == "all":
                     fields = shared
                 elif tie == "stages" or slots == 1:
@@ -214,16 +222,13 @@ class SolverNet(nn.Module):
                         self.scheme,
                         fields,
                         h,
-                        learn=learn_here,
-                        params=params if learn_here is not False else None,
+                        learn=False if euler_start else learn,
+                        params=None if euler_start else params,
                         options=options,
                     )
                 )
             stages.append(SchemeStage(blocks, transition))
-        self.stages = nn.Sequential(*stages)
-        self.head_norm = norm_layer(spatial, widths[-1])
-        self.fc = nn.Linear(widths[-1], num_classes)
-        self._init_weights()
+        return stages
 
     def _init_weights(self) -> None:
         for m in self.modules():

@@ -96,3 +96,21 @@ def test_state_dict_round_trip():
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 3, 8, 8)
     torch.testing.assert_close(a.eval()(x), b.eval()(x))
+
+
+def test_fixed_scheme_coefficients_reach_every_step():
+    """learn=False with params fixes k in every LM step; it equals learned k set to the same."""
+
+    def build(k, **kw):
+        torch.manual_seed(3)
+        net = on.SolverNet("lm", depth=14, params={"k": k}, **kw).eval()
+        for m in net.modules():  # non-trivial residual branches
+            if isinstance(m, on.FIELDS["basic"]):
+                torch.nn.init.constant_(m.bn2.weight, 0.5)
+        return net
+
+    fixed, learned, other = build(0.9, learn=False), build(0.9), build(0.1, learn=False)
+    assert on.count_parameters(learned) - on.count_parameters(fixed) == 3  # the 3 LM steps
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(fixed(x), learned(x))
+    assert not torch.allclose(other(x), fixed(x))
