@@ -48,6 +48,49 @@ def _run_list(args) -> int:
     return 0
 
 
+def add_orders(sub) -> None:
+    p = sub.add_parser("orders", help="measure every scheme's convergence order side by side")
+    p.add_argument("--schemes", help="comma-separated scheme ids (default: all)")
+    p.add_argument("--problem", default="nonlinear", help="known-solution problem")
+    p.add_argument("--steps", default="10,20,40,80", help="comma-separated step counts")
+    p.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    p.add_argument("--plot", metavar="PNG", help="write a log-log plot of error vs h")
+    p.set_defaults(func=_run_orders)
+
+
+def _run_orders(args) -> int:
+    import json
+
+    from .analysis import convergence_study, plot_convergence
+
+    schemes = None if args.schemes is None else [s.strip() for s in args.schemes.split(",")]
+    try:
+        steps = [int(s) for s in args.steps.split(",")]
+    except ValueError:
+        raise CLIError(f"--steps expects comma-separated integers, got {args.steps!r}") from None
+    if args.plot is not None and not args.plot.lower().endswith(".png"):
+        raise CLIError(f"--plot expects a .png path, got {args.plot!r}")
+    rows = convergence_study(schemes, args.problem, steps)
+    if args.json:
+        print(json.dumps({"problem": args.problem, "results": rows}))
+    else:
+        table = [("scheme", "family", "declared", "measured", f"error at n={steps[-1]}")]
+        for r in rows:
+            table.append(
+                (
+                    r["scheme"],
+                    r["family"],
+                    f"{r['declared_order']:g}",
+                    f"{r['measured_order']:.2f}",
+                    f"{r['errors'][-1]:.2e}",
+                )
+            )
+        print(_table(table))
+    if args.plot:
+        plot_convergence(rows, args.plot, title=f"convergence on the {args.problem} problem")
+    return 0
+
+
 def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -63,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     add_list(sub)
+    add_orders(sub)
     from .commands import add_compare, add_eval, add_train, add_transfer
 
     for add in (add_compare, add_train, add_eval, add_transfer):

@@ -226,7 +226,12 @@ def implicit_solve(
         _fail("implicit step", res, count, tol, settings.on_failure)
     if not torch.is_grad_enabled():
         return gz
-    z = z.detach().requires_grad_(True)
+    z = z.detach()
+    with torch.enable_grad():
+        probe = g(z)
+    if not probe.requires_grad:  # nothing g closes over needs gradients: a plain tensor
+        return probe
+    z.requires_grad_(True)
     with torch.enable_grad():
         out = g(z)
     return _AdjointIdentity.apply(out, z, settings, tol, stats)

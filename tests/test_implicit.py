@@ -238,3 +238,14 @@ def test_contraction_helpers():
     plain(xs)  # now converges
     with pytest.raises(ValueError, match="normalization layers"):
         on.spectral_normalize(on.FIELDS["basic"](4), 1.0)
+
+
+@pytest.mark.parametrize("scheme", ["backward_euler", "trapezoid"])
+def test_solve_output_needs_no_grad_when_nothing_does(scheme):
+    """With nothing requiring gradients the IFT machinery stays out of the way (.numpy())."""
+    y0 = torch.ones(3, dtype=torch.float64)
+    out = on.odeint(lambda t, y: -y, y0, [0.0, 0.1, 0.2], scheme)
+    assert not out.requires_grad
+    out.numpy()
+    y1 = y0.clone().requires_grad_(True)
+    assert on.odeint(lambda t, y: -y, y1, [0.0, 0.1, 0.2], scheme).requires_grad
