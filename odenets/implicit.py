@@ -227,10 +227,12 @@ def implicit_solve(
     if not torch.is_grad_enabled():
         return gz
     z = z.detach()
-    with torch.enable_grad():
-        probe = g(z)
-    if not probe.requires_grad:  # nothing g closes over needs gradients: a plain tensor
-        return probe
+    if not z0.requires_grad:  # the state needs no gradient: does anything else g closes over?
+        with torch.enable_grad():
+            probe = g(z)
+        if not probe.requires_grad:  # no: return a plain tensor, no adjoint machinery
+            return probe
+        del probe
     z.requires_grad_(True)
     with torch.enable_grad():
         out = g(z)
