@@ -153,5 +153,7 @@ def test_bad_network_options():
         on.SolverNet("euler", h=0)
     with pytest.raises(ValueError, match="has 2 stages: give one module"):
         on.SchemeBlock("heun", [torch.nn.Identity()] * 3)
+    with pytest.raises(ValueError, match="an MLP field has no spatial stride"):
+        on.FIELDS["mlp"](4, stride=2)
     with pytest.raises(ValueError, match="no coefficients to learn"):
         on.SchemeBlock("euler", torch.nn.Identity(), learn=True)

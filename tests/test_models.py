@@ -78,12 +78,12 @@ def test_conv1d_and_mlp_networks():
     assert bottleneck(torch.randn(2, 3, 8, 8)).shape == (2, 10)
 
 
-@pytest.mark.parametrize("field", sorted(on.FIELDS))
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize(
+    ("field", "stride"),
+    [(f, s) for f in sorted(on.FIELDS) for s in (1, 2) if not (f == "mlp" and s == 2)],
+)
 def test_fresh_fields_are_zero(field, stride):
     """zero_init_last: every residual branch starts at F = 0, so every step is the identity."""
-    if field == "mlp" and stride == 2:
-        pytest.skip("an MLP field has no stride")
     f = on.FIELDS[field](8, 16, stride=stride, dims=2)
     x = torch.randn(3, 8) if field == "mlp" else torch.randn(3, 8, 6, 6)
     out = f(x)
