@@ -114,3 +114,18 @@ def test_fixed_scheme_coefficients_reach_every_step():
     x = torch.randn(2, 3, 8, 8)
     torch.testing.assert_close(fixed(x), learned(x))
     assert not torch.allclose(other(x), fixed(x))
+
+
+@pytest.mark.parametrize("tie", on.nets.TIES)
+@pytest.mark.parametrize("name", on.list_schemes())
+def test_every_scheme_builds_a_trainable_network(name, tie):
+    """SolverNet works for every registered scheme and tie option, in training and evaluation."""
+    family = on.get_scheme(name).family
+    depth = 2 * 3 * 2 * (2 if family == "coupled" else 1) + 2  # two residual units per stage
+    noise = "stochastic_depth" if family == "stochastic" else None
+    net = on.SolverNet(name, depth=depth, in_channels=1, widths=(8, 16, 16), tie=tie, noise=noise)
+    x = torch.randn(4, 1, 8, 8)
+    net.train()(x).square().mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    out = net.eval()(x)
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
