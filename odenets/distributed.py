@@ -69,10 +69,19 @@ def setup(device: str | None = None, timeout_s: float = 300.0) -> DistInfo:
     return DistInfo(rank, world, local, dev)
 
 
-def teardown(info: DistInfo) -> None:
-    """Leave the process group joined by :func:`setup`."""
+def teardown(info: DistInfo, synchronize: bool = True) -> None:
+    """Leave the process group joined by :func:`setup`.
+
+    With ``synchronize`` (a run that finished normally) every process first waits for the
+    others, so no process destroys its group while a peer still talks to it (with gloo that
+    aborts the process at exit). After an error there is no barrier: the peers may be gone.
+    """
     if info.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if synchronize:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(x: Tensor, info: DistInfo) -> Tensor:

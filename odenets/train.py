@@ -209,10 +209,13 @@ def train(
     """
     config.validate()
     info = setup(config.device)
+    finished = False
     try:
-        return _train(config, dataset, log, info)
+        result = _train(config, dataset, log, info)
+        finished = True
+        return result
     finally:
-        teardown(info)
+        teardown(info, synchronize=finished)
 
 
 def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) -> TrainResult:
