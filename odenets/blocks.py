@@ -24,11 +24,14 @@ from .steps import History, field_slots, prepare, prepare_inverse
 from .steps.coupled import stage_input
 
 __all__ = [
+    "SHORTCUTS",
     "ConvShortcut",
     "PadShortcut",
     "SchemeBlock",
     "SchemeStage",
     "Transition",
+    "euler_start",
+    "make_shortcut",
     "scheme_coefficients",
 ]
 
@@ -175,13 +178,13 @@ class PadShortcut(nn.Module):
     """Parameter-free shortcut: subsample by ``stride`` and zero-pad the new channels (option A
     of He et al. 2016's CIFAR networks)."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dims: int = 2):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
         super().__init__()
         if out_channels < in_channels:
             raise ValueError(
                 f"a padding shortcut cannot reduce channels ({in_channels} -> {out_channels})"
             )
-        self.extra, self.stride, self.dims = out_channels - in_channels, stride, dims
+        self.extra, self.stride = out_channels - in_channels, stride
 
     def forward(self, x: Tensor) -> Tensor:
         if self.stride > 1:
@@ -199,6 +202,27 @@ class ConvShortcut(nn.Sequential):
         super().__init__(
             conv_layer(dims, in_channels, out_channels, 1, stride), norm_layer(dims, out_channels)
         )
+
+
+#: Shortcut kinds of the transitions between network stages.
+SHORTCUTS = ("pad", "conv")
+
+
+def make_shortcut(kind: str, cin: int, cout: int, stride: int, dims: int) -> nn.Module:
+    """The shortcut ``P`` of a transition: ``"pad"`` (:class:`PadShortcut`) or ``"conv"``
+    (:class:`ConvShortcut`; a bias-free linear map for vectors, ``dims=0``)."""
+    if kind == "pad":
+        return PadShortcut(cin, cout, stride)
+    if dims == 0:
+        return nn.Linear(cin, cout, bias=False)
+    return ConvShortcut(cin, cout, stride, dims)
+
+
+def euler_start(scheme: Scheme, index: int, transition: nn.Module | None) -> bool:
+    """Whether step ``index`` of a stage starts with no history: the first step of a
+    multistep stage without a transition is an Euler step, so its free coefficients would go
+    unused (a network keeps them fixed there)."""
+    return index == 0 and transition is None and scheme.family == "multistep"
 
 
 class Transition(nn.Module):

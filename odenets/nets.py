@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validate import check_choice, check_int, check_number
-from .blocks import ConvShortcut, PadShortcut, SchemeBlock, SchemeStage, Transition
+from .blocks import SHORTCUTS, SchemeBlock, SchemeStage, Transition, euler_start, make_shortcut
 from .fields import MLPField, ResidualField, conv_layer, get_field, norm_layer
 from .noise import NoiseModel
 from .revnet import coupled_stages
@@ -30,7 +30,6 @@ __all__ = ["TIES", "SolverNet", "count_field_calls", "count_parameters", "valid_
 #: "stages" — one F per step shared by its RK stages; "all" — one F per network stage, a
 #: weight-tied, continuous-in-depth model.
 TIES = ("none", "stages", "all")
-SHORTCUTS = {"pad": PadShortcut, "conv": ConvShortcut}
 
 
 def valid_depths(field: str = "basic", stages: int = 3, up_to: int = 200) -> list[int]:
@@ -152,6 +151,8 @@ class SolverNet(nn.Module):
         self.vector = field_cls is MLPField
         n = (depth - 2) // per
         spatial = 0 if self.vector else dims
+        #: stride of the transitions between stages (vectors have no resolution to halve)
+        self.down_stride = 1 if self.vector else 2
 
         if self.vector:
             self.stem = nn.Sequential(
@@ -165,10 +166,13 @@ class SolverNet(nn.Module):
         def make_field(cin, cout, stride=1):
             return field_cls(cin, cout, stride=stride, dims=dims)
 
+        def make_transition_shortcut(cin, cout):
+            return make_shortcut(shortcut, cin, cout, self.down_stride, spatial)
+
         self.noise_source = None
         if noise is not None:  # noisy blocks, see odenets.stochastic_blocks
             stages, self.noise_source = stochastic_stages(
-                self, noise, make_field, n, SHORTCUTS[shortcut], learn, params
+                self, noise, make_field, make_transition_shortcut, n, learn, params
             )
         elif coupled:  # RevNet units, see odenets.revnet
             stages = coupled_stages(
@@ -176,41 +180,39 @@ class SolverNet(nn.Module):
                 widths,
                 n,
                 make_field,
-                SHORTCUTS[shortcut],
-                spatial,
+                make_transition_shortcut,
+                self.down_stride,
                 tie=tie,
                 h=h,
                 options=options,
                 reversible_backward=reversible_backward is not False,
             )
         else:
-            stages = self._scheme_stages(make_field, n, shortcut, learn, params, options)
+            stages = self._scheme_stages(
+                make_field, make_transition_shortcut, n, learn, params, options
+            )
         self.stages = nn.Sequential(*stages)
         self.head_norm = norm_layer(spatial, widths[-1])
         self.fc = nn.Linear(widths[-1], num_classes)
         self._init_weights()
 
-    def _scheme_stages(self, make_field, n, shortcut, learn, params, options) -> list:
+    def _scheme_stages(self, make_field, make_shortcut, n, learn, params, options) -> list:
         """Stages of :class:`SchemeBlock` steps: a transition (not in the first stage) followed
         by scheme steps, ``n`` residual units per stage."""
         widths, tie, h = self.widths, self.tie, self.h
-        spatial = 0 if self.vector else self.dims
         slots = field_slots(self.scheme, options)
         stages = []
         for i, width in enumerate(widths):
             transition = None
             if i > 0:
-                stride = 1 if self.vector else 2
-                short = SHORTCUTS[shortcut](widths[i - 1], width, stride, spatial or 1)
-                if self.vector and shortcut == "conv":
-                    short = nn.Linear(widths[i - 1], width, bias=False)
-                transition = Transition(make_field(widths[i - 1], width, stride), short, h)
+                prev = widths[i - 1]
+                transition = Transition(
+                    make_field(prev, width, self.down_stride), make_shortcut(prev, width), h
+                )
             shared = make_field(width, width) if tie == "all" else None
             blocks = []
             for j in range(n - (transition is not None)):
-                # Without a transition the stage's first step starts with no history (an Euler
-                # start), so its free coefficients would be unused: keep them fixed there.
-                euler_start = j == 0 and transition is None and self.scheme.family == "multistep"
+                fixed = euler_start(self.scheme, j, transition)  # no history: k unused
                 if tie == "all":
                     fields = shared
                 elif tie == "stages" or slots == 1:
@@ -222,8 +224,8 @@ class SolverNet(nn.Module):
                         self.scheme,
                         fields,
                         h,
-                        learn=False if euler_start else learn,
-                        params=None if euler_start else params,
+                        learn=False if fixed else learn,
+                        params=None if fixed else params,
                         options=options,
                     )
                 )

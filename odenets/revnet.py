@@ -70,8 +70,8 @@ def coupled_stages(
     widths: Sequence[int],
     units: int,
     make_field,
-    shortcut_cls,
-    spatial: int,
+    make_shortcut,
+    stride: int,
     *,
     tie: str = "none",
     h: float = 1.0,
@@ -96,16 +96,7 @@ def coupled_stages(
         transition = None
         if i > 0:
             prev = widths[i - 1] // 2
-            stride = 1 if spatial == 0 else 2
-            if spatial == 0:
-                shortcuts = [
-                    shortcut_cls(prev, half, 1, 1)
-                    if shortcut_cls.__name__ == "PadShortcut"
-                    else nn.Linear(prev, half, bias=False)
-                    for _ in range(2)
-                ]
-            else:
-                shortcuts = [shortcut_cls(prev, half, stride, spatial) for _ in range(2)]
+            shortcuts = [make_shortcut(prev, half) for _ in range(2)]
             transition = CoupledTransition(
                 [make_field(prev, half, stride), make_field(half, half)], shortcuts, h
             )

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validate import check_int, check_number
-from .blocks import SchemeStage, scheme_coefficients
+from .blocks import SchemeStage, euler_start, scheme_coefficients
 from .noise import NoiseModel, get_noise
 from .schemes import Scheme, get_scheme, list_schemes
 from .steps import History, prepare
@@ -259,8 +259,8 @@ def stochastic_stages(
     net: nn.Module,
     noise: str | NoiseModel,
     make_field,
+    make_shortcut,
     n: int,
-    shortcut_cls: type,
     learn: bool | None,
     params: Mapping[str, float] | None,
 ) -> tuple[list[SchemeStage], NoiseSource]:
@@ -279,14 +279,11 @@ def stochastic_stages(
     for i, width in enumerate(widths):
         transition = None
         if i > 0:
-            stride = 1 if net.vector else 2
-            short = shortcut_cls(widths[i - 1], width, stride, 1 if net.vector else net.dims)
-            if net.vector and shortcut_cls.__name__ == "ConvShortcut":
-                short = nn.Linear(widths[i - 1], width, bias=False)
-            branches = [make_field(widths[i - 1], width, stride) for _ in range(model.branches)]
+            prev, stride = widths[i - 1], net.down_stride
+            branches = [make_field(prev, width, stride) for _ in range(model.branches)]
             transition = StochasticTransition(
                 branches,
-                short,
+                make_shortcut(prev, width),
                 next(per_unit),
                 h,
                 source=source,
@@ -296,9 +293,7 @@ def stochastic_stages(
         blocks = []
         for j in range(n - (transition is not None)):
             fields = shared or [make_field(width, width) for _ in range(model.branches)]
-            # A multistep stage without a transition starts with an Euler step, where its free
-            # coefficients are unused: keep them fixed there (as SolverNet does).
-            first = j == 0 and transition is None and net.scheme.family == "multistep"
+            first = euler_start(net.scheme, j, transition)  # no history: k unused
             blocks.append(
                 StochasticBlock(
                     net.scheme,
