@@ -132,3 +132,42 @@ def test_bad_solver_input():
         solver(batch.y, torch.zeros(2, 6, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"\(batch, 12\)"):
         solver(torch.zeros(3, 6, dtype=torch.float64))
+
+
+def test_ista_threshold_follows_the_learned_step():
+    """Without a threshold of its own, the prox threshold is lam * h_t with the current h_t."""
+    gen = torch.Generator().manual_seed(0)
+    problem = unfold.Lasso(torch.randn(8, 12, generator=gen, dtype=torch.float64), 0.5)
+    solver = unfold.UnfoldedSolver(problem, 3, init={"h": 0.02})
+    torch.testing.assert_close(solver.schedule("threshold"), 0.5 * solver.schedule("h"))
+    with torch.no_grad():
+        solver.h.mul_(0.1)
+    torch.testing.assert_close(solver.schedule("threshold"), 0.5 * solver.schedule("h"))
+    batch = problem.sample(2, generator=gen)
+    x = torch.zeros(2, 12, dtype=torch.float64)
+    for t in range(3):
+        h = solver.h[t]
+        x = unfold.soft_threshold(x - h * problem.grad(x, batch.y), 0.5 * h)
+    torch.testing.assert_close(solver(batch.y), x)
+
+
+def test_learned_lam_must_start_away_from_zero_and_lasso_has_none():
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(8, 6, generator=gen, dtype=torch.float64)
+    with pytest.raises(ValueError, match="gradient vanishes at xi = 0"):
+        unfold.UnfoldedSolver(unfold.LeastSquares(A), 3, learn=("h", "lam"))
+    unfold.UnfoldedSolver(unfold.LeastSquares(A), 3, learn=("h", "lam"), init={"lam": 0.1})
+    with pytest.raises(ValueError, match="'lam' needs a problem with a regularisation weight"):
+        unfold.UnfoldedSolver(unfold.Lasso(A, 0.5), 3, learn=("h", "lam"))
+
+
+def test_heavy_ball_coefficients_follow_loaded_state():
+    """lm's k = -beta is bound per forward, so load_state_dict changes the computation."""
+    problem, batch = _ridge()
+    a = unfold.heavy_ball_solver(problem, 4)
+    b = unfold.heavy_ball_solver(problem, 4)
+    with torch.no_grad():
+        b.momentum.mul_(0.5)
+    assert not torch.allclose(a(batch.y), b(batch.y))
+    b.load_state_dict(a.state_dict())
+    torch.testing.assert_close(b(batch.y), a(batch.y), rtol=0, atol=0)

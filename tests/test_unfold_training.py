@@ -117,3 +117,23 @@ def test_bad_training_input():
         unfold.train_incremental(solver, lambda: 3, 1, 1e-3)
     with pytest.raises(ValueError, match="nothing to learn"):
         unfold.train_incremental(unfold.UnfoldedSolver(problem, 2, learn=()), sample, 1, 1e-3)
+
+
+def test_non_finite_loss_restores_the_parameters_that_gave_the_last_finite_loss():
+    """The rollback keeps the parameters of the last finite loss, not those of the failed one."""
+    problem, sample = _ridge()
+    solver = unfold.UnfoldedSolver(problem, 2, init={"h": 0.01})
+    used = []
+
+    def sample_then_blow_up():
+        used.append(solver.h.detach().clone())  # the parameters this loss will be taken at
+        batch = sample()
+        if len(used) == 3:
+            return unfold.Batch(batch.y, torch.full_like(batch.target, math.inf))
+        return batch
+
+    with pytest.warns(RuntimeWarning, match="kept the last good parameters"):
+        hist = unfold.train_incremental(solver, sample_then_blow_up, 5, 1e-2)
+    assert hist.stopped
+    assert not torch.equal(used[1], used[2])  # a step was taken after the last finite loss
+    torch.testing.assert_close(solver.h.detach(), used[1], rtol=0, atol=0)

@@ -155,14 +155,20 @@ def chebyshev_solver(
 
 
 def heavy_ball_solver(
-    problem: Problem, steps: int, lmin: float | None = None, lmax: float | None = None
+    problem: Problem,
+    steps: int,
+    lmin: float | None = None,
+    lmax: float | None = None,
+    *,
+    learn: tuple[str, ...] = (),
 ) -> UnfoldedSolver:
     """Polyak's heavy ball as the ``lm`` scheme: ``k = -beta``, ``h = alpha / (1 - beta)``;
-    the first (Euler-start) step uses ``h_0 = alpha``, i.e. ``x_1 = x_0 - alpha grad f``."""
+    the first (Euler-start) step uses ``h_0 = alpha``, i.e. ``x_1 = x_0 - alpha grad f``.
+    ``learn=("h", "momentum")`` starts unfolded heavy ball from this optimum."""
     alpha, beta = heavy_ball_parameters(*_problem_spectrum(problem, lmin, lmax))
     h = torch.full((steps,), alpha / (1 - beta), dtype=torch.float64)
     h[0] = alpha
-    return UnfoldedSolver(problem, steps, "lm", learn=(), init={"h": h, "momentum": beta})
+    return UnfoldedSolver(problem, steps, "lm", learn=learn, init={"h": h, "momentum": beta})
 
 
 def conjugate_gradient(

@@ -16,10 +16,9 @@ import torch
 from .._validate import check_int, check_number
 from .baselines import (
     chebyshev_solver,
-    chebyshev_steps,
     conjugate_gradient,
     constant_solver,
-    heavy_ball_parameters,
+    constant_step,
     heavy_ball_solver,
 )
 from .problems import Batch, Lasso, Objective, Quadratic, RidgeRegression
@@ -113,7 +112,11 @@ def ridge_experiment(
 
     def train(learn: tuple[str, ...]) -> tuple[UnfoldedSolver, float]:
         solver = UnfoldedSolver(
-            problem, steps, period=period, learn=learn, init={"h": init_step or 2 / (lmin + lmax)}
+            problem,
+            steps,
+            period=period,
+            learn=learn,
+            init={"h": init_step or constant_step(lmin, lmax)},
         )
         hist = train_incremental(
             solver,
@@ -145,7 +148,7 @@ def ridge_experiment(
         "t": list(range(steps + 1)),
         "mse": curves,
         "steps": du.schedule().tolist(),
-        "chebyshev_steps": chebyshev_steps(lmin, lmax, period).tolist(),
+        "chebyshev_steps": solvers["chebyshev"].h.tolist(),
         "spectrum": [lmin, lmax],
         "train_seconds": out_seconds,
     }
@@ -181,13 +184,8 @@ def quadratic_experiment(
     def sample() -> Batch:
         return problem.sample(batch, generator=gen)
 
-    alpha, beta = heavy_ball_parameters(lmin, lmax)
-    h_hb = torch.full((steps,), alpha / (1 - beta), dtype=torch.float64)
-    h_hb[0] = alpha
-    du_gd = UnfoldedSolver(problem, steps, init={"h": 2 / (lmin + lmax)})
-    du_hb = UnfoldedSolver(
-        problem, steps, "lm", learn=("h", "momentum"), init={"h": h_hb, "momentum": beta}
-    )
+    du_gd = UnfoldedSolver(problem, steps, init={"h": constant_step(lmin, lmax)})
+    du_hb = heavy_ball_solver(problem, steps, learn=("h", "momentum"))
     seconds = {}
     for name, s in (("du_gd", du_gd), ("du_hb", du_hb)):
         seconds[name] = train_incremental(

@@ -68,6 +68,8 @@ class Problem:
     has_prox: bool = False
     #: the regularisation weight a solver may learn per iteration (None: not a parameter)
     lam: float | None = None
+    #: the weight of the non-smooth part the prox handles (threshold = weight * step)
+    prox_weight: float = 0.0
 
     def value(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Per-sample objective values, shape ``(batch,)``."""
@@ -77,6 +79,11 @@ class Problem:
         """Bind the data ``y`` once per trajectory; returns ``grad(x, lam=None)`` (the gradient
         of the smooth part, ``lam`` overriding the regularisation weight)."""
         raise NotImplementedError
+
+    def field_fn(self, y: Tensor | None = None) -> Callable[..., Tensor]:
+        """Bind the data ``y``; returns the gradient-flow field ``F(x, lam=None) = -grad``."""
+        grad = self.gradient_fn(y)
+        return lambda x, lam=None: -grad(x, lam)
 
     def grad(self, x: Tensor, y: Tensor | None = None, lam: Any = None) -> Tensor:
         """The gradient of the smooth part of ``f`` at ``x``."""
@@ -98,7 +105,7 @@ class Problem:
         """A safe default gradient step: ``1 / lmax`` where the spectrum is known."""
         return 1.0 / self.spectrum()[1]
 
-    def check_data(self, y: Any, batch: int | None = None) -> Tensor | None:
+    def check_data(self, y: Any) -> Tensor | None:
         """Validate a data batch ``y``; returns it."""
         return y
 
@@ -138,15 +145,19 @@ class Objective(Problem):
     def value(self, x, y=None):
         return self._bind(y)(x)
 
-    def gradient_fn(self, y=None):
-        field = GradientField(self._bind(y))  # field(x) = -grad f(x)
+    def field_fn(self, y=None):
+        field = GradientField(self._bind(y))  # field(x) = -grad f(x), by autograd
 
-        def grad(x: Tensor, lam: Any = None) -> Tensor:
+        def rate(x: Tensor, lam: Any = None) -> Tensor:
             if lam is not None:
                 raise ValueError("an Objective has no regularisation weight to override")
-            return -field(x)
+            return field(x)
 
-        return grad
+        return rate
+
+    def gradient_fn(self, y=None):
+        field = self.field_fn(y)
+        return lambda x, lam=None: -field(x, lam)
 
     def solution(self, y=None):
         return self.minimizer
@@ -188,7 +199,7 @@ class Quadratic(Problem):
             b = self.check_data(b.unsqueeze(0) if isinstance(b, Tensor) and b.ndim == 1 else b)
         self.b = b
 
-    def check_data(self, y, batch=None):
+    def check_data(self, y):
         if y is None:
             return self.b
         return _check_rows("b", y, self.dim, self.A.dtype)
@@ -244,13 +255,14 @@ class LeastSquares(Problem):
         self._eig = torch.linalg.eigvalsh(self.gram)
         self.lam = 0.0
 
-    def check_data(self, y, batch=None):
+    def check_data(self, y):
         if y is None:
             raise ValueError(f"{type(self).__name__} needs data y of shape (batch, {self.rows})")
         return _check_rows("y", y, self.rows, self.A.dtype)
 
     def _lam(self, lam: Any) -> Any:
-        return self.lam if lam is None else lam
+        lam = self.lam if lam is None else lam
+        return 0.0 if lam is None else lam
 
     def hessian(self, lam: float | None = None) -> Tensor:
         """The constant Hessian ``A^T A + lam I``."""
@@ -264,7 +276,8 @@ class LeastSquares(Problem):
     def value(self, x, y=None):
         r = x @ self.A.T - self.check_data(y)
         out = 0.5 * (r * r).sum(-1)
-        return out + 0.5 * self.lam * (x * x).sum(-1) if self.lam else out
+        lam = self._lam(None)
+        return out + 0.5 * lam * (x * x).sum(-1) if lam else out
 
     def gradient_fn(self, y=None):
         aty = self.linear_term(y)
@@ -280,7 +293,8 @@ class LeastSquares(Problem):
         return torch.linalg.lstsq(self.A, self.check_data(y).T).solution.T
 
     def spectrum(self):
-        return float(self._eig[0].clamp_min(0)) + self.lam, float(self._eig[-1]) + self.lam
+        lam = self._lam(None)
+        return float(self._eig[0].clamp_min(0)) + lam, float(self._eig[-1]) + lam
 
     def sample(
         self, batch: int, generator: torch.Generator | None = None, *, noise_std: float = 0.0
@@ -338,8 +352,8 @@ class Lasso(LeastSquares):
 
     def __init__(self, A: Tensor, lam: float) -> None:
         super().__init__(A)
-        self.l1 = check_number("lam", lam, positive=True)
-        self.lam = 0.0  # the smooth part has no ridge term
+        self.l1 = self.prox_weight = check_number("lam", lam, positive=True)
+        self.lam = None  # the smooth part has no ridge weight to learn
 
     def value(self, x, y=None):
         return super().value(x, y) + self.l1 * x.abs().sum(-1)

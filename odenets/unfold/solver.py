@@ -47,12 +47,13 @@ class UnfoldedSolver(nn.Module):
         learn: which parameters are trained: a subset of ``("h", "lam", "momentum",
             "threshold")``; the others are fixed buffers. ``()`` gives a fixed schedule (the
             baselines). ``"lam"`` learns a ridge weight ``|xi_t|`` per slot (the problem must
-            have one), ``"momentum"`` needs ``scheme="lm"``, ``"threshold"`` a problem with a
-            prox.
+            have one, and the start must be nonzero: ``|xi|`` has no gradient at 0),
+            ``"momentum"`` needs ``scheme="lm"``, ``"threshold"`` a problem with a prox.
         init: initial (or fixed) values per name: a number, or a sequence with one value per
             slot (``P`` values, or ``steps`` without a period). Defaults: ``h`` the problem's
             :meth:`~odenets.unfold.Problem.step_hint`, ``lam`` the problem's weight,
-            ``momentum`` 0, ``threshold`` ``lam * h``.
+            ``momentum`` 0; without ``threshold`` (neither learned nor given) the prox uses
+            ``prox_weight * h_t`` with the current ``h_t`` (ISTA).
     """
 
     def __init__(
@@ -93,16 +94,21 @@ class UnfoldedSolver(nn.Module):
         self._check_combination(init)
         dtype = _dtype_of(problem) or torch.get_default_dtype()
 
-        h0 = init.get("h", problem.step_hint())
-        self._add("h", h0, dtype)
+        self._add("h", init.get("h", problem.step_hint()), dtype)
         if "lam" in self.learn or "lam" in init:
             self._add("lam", init.get("lam", problem.lam), dtype)
+            if "lam" in self.learn and bool((self.lam == 0).any()):
+                raise ValueError(
+                    "a learned lam is |xi_t|, whose gradient vanishes at xi = 0; start it "
+                    f"away from 0 with init={{'lam': ...}}, got {self.lam.tolist()}"
+                )
         if self.scheme.name == "lm":
             self._add("momentum", init.get("momentum", 0.0), dtype)
-        if problem.has_prox:
-            default = self._slot_values(h0, dtype) * getattr(problem, "l1", 0.0)
-            self._add("threshold", init.get("threshold", default), dtype)
-        self._stepper = prepare(self.scheme) if self.scheme.name != "lm" else None
+        if "threshold" in self.learn or "threshold" in init:
+            self._add("threshold", init.get("threshold", self._threshold().detach()), dtype)
+        # A scheme without tensor coefficients is bound once; lm's k = -beta is bound per
+        # forward (once per slot), so it follows training, load_state_dict and .to().
+        self._stepper = None if self.scheme.name == "lm" else prepare(self.scheme)
 
     def _check_combination(self, init: dict) -> None:
         if ("lam" in self.learn or "lam" in init) and self.problem.lam is None:
@@ -125,6 +131,12 @@ class UnfoldedSolver(nn.Module):
                 f"unfolding needs an explicit scheme (explicit_rk or multistep family), got "
                 f"{self.scheme.name!r} of family {self.scheme.family!r}"
             )
+
+    def _bind_steppers(self) -> list:
+        """One stepper per parameter slot (the ``lm`` coefficient ``k = -beta`` per slot)."""
+        if self._stepper is not None:
+            return [self._stepper] * self.slots
+        return [prepare(self.scheme, {"k": -self.momentum[i]}) for i in range(self.slots)]
 
     def _slot_values(self, value: Any, dtype: torch.dtype) -> Tensor:
         v = torch.as_tensor(value, dtype=dtype).detach().clone()
@@ -153,12 +165,20 @@ class UnfoldedSolver(nn.Module):
     def schedule(self, name: str = "h") -> Tensor:
         """The value of parameter ``name`` at every iteration ``0..steps-1`` (``lam`` and
         ``threshold`` as used, i.e. ``|xi_t|``, ``|theta_t|``)."""
-        if not hasattr(self, name) or name not in LEARNABLE:
-            have = [n for n in LEARNABLE if hasattr(self, n)]
-            raise unknown_name("parameter of this solver", name, have)
-        v = getattr(self, name).detach()
-        v = v.abs() if name in ("lam", "threshold") else v
+        has = [n for n in LEARNABLE if hasattr(self, n)]
+        if self.problem.has_prox and "threshold" not in has:
+            has.append("threshold")
+        if name not in has:
+            raise unknown_name("parameter of this solver", name, has)
+        v = self._threshold() if name == "threshold" else getattr(self, name)
+        v = v.detach().abs() if name in ("lam", "threshold") else v.detach()
         return v[[self.slot(t) for t in range(self.steps)]]
+
+    def _threshold(self) -> Tensor:
+        """Per-slot prox thresholds: learned / given ``theta``, else ``prox_weight * h``."""
+        if hasattr(self, "threshold"):
+            return self.threshold
+        return self.problem.prox_weight * self.h
 
     def forward(
         self,
@@ -186,7 +206,9 @@ class UnfoldedSolver(nn.Module):
         problem = self.problem
         y = problem.check_data(y)
         x = self._start(y, x0)
-        grad = problem.gradient_fn(y)
+        rate = problem.field_fn(y)  # F = -grad f
+        steppers = self._bind_steppers()
+        thresholds = self._threshold().abs() if problem.has_prox else None
         xs = [x]
         state = None
         for t in range(n):
@@ -194,12 +216,11 @@ class UnfoldedSolver(nn.Module):
             lam = self.lam[i].abs() if hasattr(self, "lam") else None
 
             def field(stage: int, time: Any, z: Tensor, lam=lam) -> Tensor:
-                return -grad(z, lam)
+                return rate(z, lam)
 
-            stepper = self._stepper or prepare(self.scheme, {"k": -self.momentum[i]})
-            x, state = stepper(field, float(t), x, self.h[i], state)
+            x, state = steppers[i](field, float(t), x, self.h[i], state)
             if problem.has_prox:
-                x = problem.prox(x, self.threshold[i].abs())
+                x = problem.prox(x, thresholds[i])
             xs.append(x)
         return torch.stack(xs) if trajectory else x
 

@@ -132,9 +132,10 @@ def _fit(
                     warnings.warn(history.stopped, RuntimeWarning, stacklevel=3)
                     return history
                 loss.backward()
+                # the parameters that gave this finite loss; the step below may break them
+                good = {k: v.detach().clone() for k, v in solver.state_dict().items()}
                 opt.step()
                 losses.append(value)
-                good = {k: v.detach().clone() for k, v in solver.state_dict().items()}
                 bar.update()
             for group, lr0 in zip(opt.param_groups, base, strict=True):
                 group["lr"] = lr0
