@@ -139,13 +139,9 @@ def convergence_study(
 
 def plot_convergence(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
     """Save a log-log PNG of error against step size, one line per scheme."""
-    try:
-        import matplotlib
+    from .plots import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("plots need matplotlib: `pip install odenets[examples]`") from None
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     for r in rows:
         ax.loglog(

@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ._format import text_table
+
 __all__ = ["CLIError", "main"]
 
 
@@ -41,10 +43,10 @@ def _run_list(args) -> int:
         if s.strong_order is not None:
             order += f" (SDE: strong {s.strong_order:g}, weak {s.weak_order:g})"
         rows.append((s.name, s.family, order, str(s.stages), s.architecture))
-    print(_table(rows))
+    print(text_table(rows))
     print()
     rows = [("model", "description")] + [(m, model_info(m)) for m in list_models()]
-    print(_table(rows))
+    print(text_table(rows))
     return 0
 
 
@@ -62,14 +64,14 @@ def _run_orders(args) -> int:
     import json
 
     from .analysis import convergence_study, plot_convergence
+    from .plots import check_png
 
     schemes = None if args.schemes is None else [s.strip() for s in args.schemes.split(",")]
     try:
         steps = [int(s) for s in args.steps.split(",")]
     except ValueError:
         raise CLIError(f"--steps expects comma-separated integers, got {args.steps!r}") from None
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise CLIError(f"--plot expects a .png path, got {args.plot!r}")
+    check_png(args.plot)
     rows = convergence_study(schemes, args.problem, steps)
     if args.json:
         print(json.dumps({"problem": args.problem, "results": rows}))
@@ -85,17 +87,10 @@ def _run_orders(args) -> int:
                     f"{r['errors'][-1]:.2e}",
                 )
             )
-        print(_table(table))
+        print(text_table(table))
     if args.plot:
         plot_convergence(rows, args.plot, title=f"convergence on the {args.problem} problem")
     return 0
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:

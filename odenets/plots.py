@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["plot_compare"]
+__all__ = ["check_png", "plot_compare", "pyplot"]
 
 
-def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    """Save a PNG of :func:`odenets.compare.compare` results: test accuracy (mean ± std over
-    seeds) against parameters and against residual-function evaluations per forward."""
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, or a one-line ImportError."""
     try:
         import matplotlib
 
@@ -18,6 +17,20 @@ def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> 
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("plots need matplotlib: `pip install odenets[examples]`") from None
+    return plt
+
+
+def check_png(path: str | None) -> str | None:
+    """A ``--plot`` argument must name a ``.png`` file (None: no plot)."""
+    if path is not None and not str(path).lower().endswith(".png"):
+        raise ValueError(f"--plot expects a .png path, got {path!r}")
+    return path
+
+
+def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> Path:
+    """Save a PNG of :func:`odenets.compare.compare` results: test accuracy (mean ± std over
+    seeds) against parameters and against residual-function evaluations per forward."""
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, key, label in (
         (axes[0], "params", "parameters"),

@@ -8,8 +8,10 @@ iteration for every method, learned steps next to Chebyshev steps), or only JSON
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
+
+from .._format import text_table
+from ..plots import check_png, pyplot
 
 __all__ = ["EXPERIMENTS", "add_unfold", "plot_result"]
 
@@ -31,8 +33,7 @@ def add_unfold(sub) -> None:
 def _run(args) -> int:
     from . import experiments
 
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise ValueError(f"--plot expects a .png path, got {args.plot!r}")
+    check_png(args.plot)
     run = getattr(experiments, f"{args.experiment}_experiment")
     result = run(seed=args.seed, progress=not args.quiet)
     if args.json:
@@ -44,19 +45,12 @@ def _run(args) -> int:
     return 0
 
 
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _curves_table(result: dict[str, Any], key: str, fmt: str) -> str:
     curves = result[key]
     ts = [t for t in _MARKS if t < len(result["t"])]
     rows = [["method", *(f"t={t}" for t in ts)]]
     rows += [[name, *(format(c[t], fmt) for t in ts)] for name, c in curves.items()]
-    return _table(rows)
+    return text_table(rows, align="right")
 
 
 def report(experiment: str, result: dict[str, Any]) -> str:
@@ -108,17 +102,13 @@ def _steps_table(cols: dict[str, list[float]]) -> str:
     rows += [
         [str(i), *(f"{v[i]:.5f}" if i < len(v) else "" for v in cols.values())] for i in range(n)
     ]
-    return _table(rows)
+    return text_table(rows, align="right")
 
 
 def plot_result(experiment: str, result: dict[str, Any], path: str) -> None:
     """Write a PNG: error (log) vs iteration for every method, and the learned steps (next to
     the Chebyshev steps for ``ridge``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     if experiment == "seed":
         ax1.bar(range(len(result["learned_steps"])), result["learned_steps"])
