@@ -60,21 +60,40 @@ def check_grid(t: Any, like: Tensor) -> Tensor:
     return grid.to(like.device)
 
 
-def _checked(f: Callable, shape: torch.Size) -> Callable:
-    """Wrap ``f(t, y)`` as a stage field that checks it returns a tensor of ``y``'s shape."""
+def checked_rate(fn: Callable, name: str, shape: torch.Size, why: str = "") -> Callable:
+    """Wrap a user function ``name(t, y)`` so it must return a tensor of ``y``'s shape
+    (``why`` is added to the error, e.g. ``" (diagonal noise)"``)."""
 
-    def field(stage: int, t: Any, y: Tensor) -> Tensor:
-        out = f(t, y)
+    def call(t: Any, y: Tensor) -> Tensor:
+        out = fn(t, y)
         if not isinstance(out, Tensor):
-            raise TypeError(f"f(t, y) must return a torch.Tensor, got {type(out).__name__}")
+            raise TypeError(f"{name}(t, y) must return a torch.Tensor, got {type(out).__name__}")
         if out.shape != shape:
             raise ValueError(
-                f"f(t, y) must return dy/dt with the shape of y, expected {tuple(shape)}, "
-                f"got {tuple(out.shape)}"
+                f"{name}(t, y) must return a tensor of the shape of y{why}, expected "
+                f"{tuple(shape)}, got {tuple(out.shape)}"
             )
         return out
 
-    return field
+    return call
+
+
+def walk(
+    stepper: Callable, field: Callable, y0: Tensor, grid: Tensor, states: Any = None
+) -> Tensor:
+    """One step of ``stepper`` per interval of ``grid`` from ``y0``; returns every point.
+
+    The step state is threaded from step to step, or, when ``states`` is given, step ``n``
+    gets ``states[n]`` (an SDE's Brownian increment). Step sizes are plain numbers (fused
+    updates) unless the grid needs gradients.
+    """
+    hs = (grid[1:] - grid[:-1]) if grid.requires_grad else (grid[1:] - grid[:-1]).tolist()
+    ys = [y0]
+    y, state = y0, None
+    for n, h in enumerate(hs):
+        y, state = stepper(field, grid[n], y, h, state if states is None else states[n])
+        ys.append(y)
+    return torch.stack(ys)
 
 
 def _uniform(grid: Tensor) -> bool:
@@ -135,15 +154,8 @@ def odeint(
             f"multistep scheme {spec.name!r} needs a uniform grid (its coefficients assume a "
             "constant step), got non-uniform spacing"
         )
-    field = _checked(f, y0.shape)
-    # Plain-number step sizes let the steps use fused adds; keep tensors when t needs grad.
-    hs = (grid[1:] - grid[:-1]) if grid.requires_grad else (grid[1:] - grid[:-1]).tolist()
-    ys = [y0]
-    y, state = y0, None
-    for n, h in enumerate(hs):
-        y, state = stepper(field, grid[n], y, h, state)
-        ys.append(y)
-    return torch.stack(ys)
+    rate = checked_rate(f, "f", y0.shape, " (dy/dt)")
+    return walk(stepper, lambda stage, t, y: rate(t, y), y0, grid)
 
 
 def _torchdiffeq(f, y0, grid, method, options, adjoint, rtol, atol) -> Tensor:

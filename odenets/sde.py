@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validate import check_choice
-from .integrate import check_grid, check_state
+from .integrate import check_grid, check_state, checked_rate, walk
 from .schemes import Scheme, get_scheme, list_schemes
 from .steps import prepare
 
@@ -58,21 +58,6 @@ def brownian_increments(
     )
     noise = noise.to(device if device is not None else noise.device)
     return noise * dt.to(noise.device).sqrt().reshape(-1, *([1] * len(shape)))
-
-
-def _checked(fn: Callable, name: str, shape: torch.Size) -> Callable:
-    def call(t: Any, y: Tensor) -> Tensor:
-        out = fn(t, y)
-        if not isinstance(out, Tensor):
-            raise TypeError(f"{name}(t, y) must return a torch.Tensor, got {type(out).__name__}")
-        if out.shape != shape:
-            raise ValueError(
-                f"{name}(t, y) must return a tensor of the shape of y (diagonal noise), "
-                f"expected {tuple(shape)}, got {tuple(out.shape)}"
-            )
-        return out
-
-    return call
 
 
 def sdeint(
@@ -156,20 +141,13 @@ def sdeint(
     if increments is None:
         gen = generator if generator is not None else torch.Generator().manual_seed(DEFAULT_SEED)
         increments = brownian_increments(grid, y0.shape, gen, y0.dtype, y0.device)
-    a = _checked(drift, "drift", y0.shape)
-    b = _checked(diffusion, "diffusion", y0.shape)
+    a = checked_rate(drift, "drift", y0.shape)
+    b = checked_rate(diffusion, "diffusion", y0.shape, " (diagonal noise)")
 
     def field(stage: int, t: Any, y: Tensor) -> Tensor:
         return a(t, y) if stage == 0 else b(t, y)
 
-    stepper = prepare(spec)
-    hs = (grid[1:] - grid[:-1]) if grid.requires_grad else (grid[1:] - grid[:-1]).tolist()
-    ys = [y0]
-    y = y0
-    for n, h in enumerate(hs):
-        y, _ = stepper(field, grid[n], y, h, increments[n].to(y0.dtype))
-        ys.append(y)
-    return torch.stack(ys)
+    return walk(prepare(spec), field, y0, grid, states=increments.to(y0.dtype))
 
 
 class _GridBrownian:
@@ -250,7 +228,9 @@ def _torchsde(drift, diffusion, y0, grid, method, generator, increments, adjoint
     check_choice("torchsde method (Itô, diagonal noise)", method, methods)
     flat = (1, y0.numel()) if y0.ndim < 2 else (y0.shape[0], y0[0].numel())
     sde = _SDE(
-        _checked(drift, "drift", y0.shape), _checked(diffusion, "diffusion", y0.shape), y0.shape
+        checked_rate(drift, "drift", y0.shape),
+        checked_rate(diffusion, "diffusion", y0.shape, " (diagonal noise)"),
+        y0.shape,
     )
     if isinstance(drift, nn.Module):
         sde.add_module("drift_module", drift)
