@@ -156,10 +156,6 @@ class SchemeBlock(nn.Module):
             )
         return invert(self._field, 0.0, y, self.h)
 
-    def start_state(self, history: History) -> Any:
-        """The step state to start from after a transition (multistep: its Euler history)."""
-        return history if self.scheme.family == "multistep" else None
-
     def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Advance ``x`` one step from explicit ``state`` (``None``: a fresh start)."""
         stepper = self._stepper or prepare(
@@ -278,7 +274,9 @@ class SchemeStage(nn.Module):
         state = None
         if self.transition is not None:
             x, history = self.transition(x)
-            state = self.blocks[0].start_state(history) if len(self.blocks) else None
+            # a multistep stage continues from the transition's Euler step
+            multistep = len(self.blocks) and self.blocks[0].scheme.family == "multistep"
+            state = history if multistep else None
         if self.reversible_backward:
             return reversible_run(self.blocks, x)
         for block in self.blocks:

@@ -205,10 +205,6 @@ class StochasticBlock(_NoisyStep):
         """Residual-branch evaluations per forward (in evaluation mode)."""
         return self.noise.branches
 
-    def start_state(self, history: History) -> Any:
-        """The step state after a transition (multistep: its history)."""
-        return history if self.scheme.family == "multistep" else None
-
     def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Advance ``x`` one (noisy, in training) step from explicit ``state``."""
         stepper = self._stepper or prepare(self.scheme, dict(self.coefficients.items()))
