@@ -2,8 +2,8 @@
 traceback.
 
 A checkpoint is a dict with at least ``"model"`` (state_dict) and ``"model_spec"`` (how to
-rebuild the network, see :func:`build_model`); the trainer adds optimizer, scheduler, RNG
-states and epoch. Files are loaded with ``torch.load(weights_only=True)``: tensors and plain
+rebuild the network, see :func:`build_model`); the trainer adds optimizer, RNG states, epoch
+and the run's config. Files are loaded with ``torch.load(weights_only=True)``: tensors and plain
 containers only.
 """
 
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -25,10 +27,12 @@ from .nets import SolverNet
 __all__ = [
     "CheckpointError",
     "build_model",
+    "copy_atomic",
     "get_rng_state",
     "load_checkpoint",
     "save_checkpoint",
     "set_rng_state",
+    "write_atomic",
 ]
 
 FORMAT = "odenets-checkpoint-1"
@@ -38,15 +42,15 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated, corrupt or not an odenets checkpoint."""
 
 
-def save_checkpoint(obj: dict, path: str | Path) -> Path:
-    """Write ``obj`` to ``path`` atomically: a temporary file in the same folder, flushed to
-    disk, then renamed over ``path``. A crash at any point leaves the previous file intact."""
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Call ``write(fh)`` on a temporary file in ``path``'s folder, flush it to disk, then
+    rename it over ``path``. A crash at any point leaves the previous file intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save({**obj, "format": FORMAT}, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -54,6 +58,17 @@ def save_checkpoint(obj: dict, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def copy_atomic(src: str | Path, dst: str | Path) -> Path:
+    """Copy the file ``src`` to ``dst`` atomically (see :func:`write_atomic`)."""
+    with Path(src).open("rb") as fh:
+        return write_atomic(dst, lambda out: shutil.copyfileobj(fh, out))
+
+
+def save_checkpoint(obj: dict, path: str | Path) -> Path:
+    """Write ``obj`` to ``path`` atomically (see :func:`write_atomic`)."""
+    return write_atomic(path, lambda fh: torch.save({**obj, "format": FORMAT}, fh))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -139,12 +139,16 @@ def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL, md5: str = CI
     """Fetch the archive at ``url`` into ``data_dir``, check its ``md5`` and extract it.
 
     Returns the ``cifar-10-batches-py`` folder. A checksum mismatch or an archive member that
-    would land outside ``data_dir`` is a :class:`DataError`; nothing is extracted then.
+    would land outside ``data_dir`` is a :class:`DataError`; nothing is extracted then. The
+    archive is extracted into a temporary folder in ``data_dir`` whose contents are then
+    renamed into place (replacing an existing, incomplete ``cifar-10-batches-py``), so an
+    interrupted extraction never leaves a truncated batch where a reader would look.
     """
     root = Path(data_dir)
     root.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".cifar10-", suffix=".tar.gz", dir=root)
     tmp_path = Path(tmp)
+    staging = Path(tempfile.mkdtemp(prefix=".cifar10-extract-", dir=root))
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url) as response:
             shutil.copyfileobj(response, out)
@@ -166,15 +170,21 @@ def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL, md5: str = CI
                         )
                 for m in members:
                     if m.isfile():
-                        dest = root / m.name
+                        dest = staging / m.name
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         src = tar.extractfile(m)
                         with dest.open("wb") as fh:
                             shutil.copyfileobj(src, fh)
+            for entry in list(staging.iterdir()):
+                target = root / entry.name
+                if target.exists():  # move the old one aside; it goes with the staging folder
+                    os.replace(target, staging / f".old-{entry.name}")
+                os.replace(entry, target)
         except (tarfile.TarError, EOFError, OSError) as err:
             raise DataError(f"archive from {url} cannot be extracted: {err}") from None
     finally:
         tmp_path.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
     return root / FOLDER
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 __all__ = ["add_compare", "add_eval", "add_train", "add_transfer"]
@@ -75,10 +75,12 @@ def _data_args(p: argparse.ArgumentParser, default: str | None = "digits") -> No
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
+    from .nets import TIES
+
     p.add_argument("--scheme", help="override the preset's scheme (see `odenets list`)")
     p.add_argument("--depth", type=_positive, help="override the depth (6n+2 for basic fields)")
     p.add_argument("--widths", type=_csv(int, "integers"), help="stage widths, e.g. 16,32,64")
-    p.add_argument("--tie", choices=("none", "stages", "all"), help="override the weight tying")
+    p.add_argument("--tie", choices=TIES, help="override the weight tying")
     p.add_argument("--field", help="override the residual function (basic, preact, ...)")
 
 
@@ -86,6 +88,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_compare(sub) -> None:
+    from .nets import TIES
+
     p = sub.add_parser("compare", help="train one small net per scheme and tabulate accuracy")
     p.add_argument(
         "--schemes",
@@ -108,7 +112,7 @@ def add_compare(sub) -> None:
     )
     p.add_argument("--depth", type=_positive, help="depth of every SolverNet")
     p.add_argument("--widths", type=_csv(int, "integers"), help="stage widths, e.g. 16,32,64")
-    p.add_argument("--tie", choices=("none", "stages", "all"), default="none")
+    p.add_argument("--tie", choices=TIES, default="none")
     p.add_argument("--batch-size", type=_positive)
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
@@ -127,60 +131,22 @@ def add_compare(sub) -> None:
 def _run_compare(args) -> int:
     from .compare import CompareConfig, compare, markdown_table
 
-    schemes = (
-        args.schemes
-        if args.schemes is not None
-        else ([] if args.models else ["euler", "heun", "lm"])
-    )
-    config = CompareConfig(
-        schemes=schemes,
-        models=args.models,
-        data=args.data,
-        data_dir=args.data_dir,
-        seeds=args.seeds,
-        depth=args.depth,
-        widths=args.widths,
-        tie=args.tie,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        device=args.device,
-        threads=args.threads,
-        progress=not args.no_progress,
-    )
-    results = compare(config)
-    payload = {
-        "results": [
-            {
-                k: r[k]
-                for k in (
-                    "scheme",
-                    "model",
-                    "params",
-                    "f_evals",
-                    "test_accuracy",
-                    "seconds",
-                    "test_accuracy_std",
-                    "architecture",
-                    "runs",
-                )
-            }
-            for r in results
-        ]
-    }
+    given = {f.name: getattr(args, f.name) for f in fields(CompareConfig) if hasattr(args, f.name)}
+    if args.schemes is None:
+        given["schemes"] = [] if args.models else ["euler", "heun", "lm"]
+    results = compare(CompareConfig(**given, progress=not args.no_progress))
+    payload = {"results": results}
+    table = markdown_table(results)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.md").write_text(markdown_table(results) + "\n")
+        (out / "results.md").write_text(table + "\n")
         (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
         from .plots import plot_compare
 
         plot_compare(results, out / "results.png", title=f"odenets compare on {args.data}")
         print(f"wrote {out / 'results.md'}, results.json, results.png", file=sys.stderr)
-    if args.json:
-        print(json.dumps(payload))
-    else:
-        print(markdown_table(results))
+    print(json.dumps(payload) if args.json else table)
     return 0
 
 
@@ -204,9 +170,11 @@ def add_train(sub) -> None:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=1e-4)
+    from .train import SCHEDULES
+
     p.add_argument(
         "--schedule",
-        choices=("step", "cosine", "constant"),
+        choices=SCHEDULES,
         default="step",
         help="step: lr/10 at 50%% and 75%% of the epochs (default); cosine; constant",
     )
@@ -246,13 +214,11 @@ def _overrides(args) -> dict:
 
 
 def _run_train(args) -> int:
+    from ._validate import check_choice
     from .models import list_models
     from .train import TrainConfig, train
 
-    if args.model not in list_models():
-        from ._validate import unknown_name
-
-        raise unknown_name("model", args.model, list_models())
+    check_choice("model", args.model, list_models())
     config = TrainConfig(
         model=args.model,
         model_args=_overrides(args),
@@ -293,7 +259,7 @@ def _run_train(args) -> int:
 
         torch.set_num_threads(args.threads)
     result = train(config, log=log)
-    if not args.json and result.history and os.environ.get("RANK", "0") == "0":
+    if not args.json and result.history and result.info.main:
         print(
             f"best test accuracy {100 * result.best_accuracy:.2f}%; checkpoints in {args.out}",
             file=sys.stderr,
@@ -307,6 +273,7 @@ def _run_train(args) -> int:
 def _load(path: str, data: str | None, data_dir: str | None):
     from .checkpoint import build_model, load_checkpoint
     from .data import load_dataset
+    from .transfer import retime
 
     ckpt = load_checkpoint(path)
     model = build_model(ckpt.get("model_spec"))
@@ -319,10 +286,14 @@ def _load(path: str, data: str | None, data_dir: str | None):
         raise CheckpointError(
             f"checkpoint {path}: weights do not fit its model ({first})"
         ) from None
-    name = data or ckpt.get("data")
+    steps = (ckpt.get("retime") or {}).get("steps")
+    if steps:  # an incremental run: the net as it was last trained and evaluated
+        model = retime(model, steps=steps)
+    config = ckpt.get("config") or {}
+    name = data or config.get("data")
     if name is None:
         raise ValueError(f"checkpoint {path} does not say its dataset: pass --data")
-    dataset = load_dataset(name, data_dir=data_dir, seed=int(ckpt.get("seed", 0)))
+    dataset = load_dataset(name, data_dir=data_dir, seed=int(config.get("seed", 0)))
     if dataset.model_kwargs()["in_channels"] != getattr(model, "in_channels", None):
         raise ValueError(
             f"dataset {name!r} has {dataset.in_channels} input channels but the "
@@ -343,11 +314,6 @@ def _run_eval(args) -> int:
     from .train import evaluate
 
     ckpt, model, dataset = _load(args.checkpoint, args.data, args.data_dir)
-    steps = (ckpt.get("retime") or {}).get("steps")
-    if steps:
-        from .transfer import retime
-
-        model = retime(model, steps=steps)
     result = {
         "checkpoint": args.checkpoint,
         "data": dataset.name,
@@ -385,6 +351,7 @@ def add_transfer(sub) -> None:
 
 
 def _run_transfer(args) -> int:
+    from .compare import format_table
     from .transfer import stage_steps, transfer
 
     _, model, dataset = _load(args.checkpoint, args.data, args.data_dir)
@@ -403,17 +370,10 @@ def _run_transfer(args) -> int:
         f"trained with {model.scheme.name}, steps per stage {stage_steps(model)}; "
         f"test accuracy under other schemes / steps per stage:"
     )
-    header = ["scheme"] + [f"{m} steps" for m in args.steps]
-    table = [header]
+    table = [["scheme"] + [f"{m} steps" for m in args.steps]]
     for scheme in dict.fromkeys(r["scheme"] for r in rows):
         table.append(
             [scheme] + [f"{100 * r['test_accuracy']:.2f}%" for r in rows if r["scheme"] == scheme]
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-        for row in table
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    print("\n".join(lines))
+    print(format_table(table))
     return 0

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 
-from ._validate import check_int
+from ._validate import check_choice, check_int
 from .data import load_dataset
 from .models import list_models
 from .nets import count_field_calls, count_parameters
 from .schemes import get_scheme
 from .train import TrainConfig, train
 
-__all__ = ["DEFAULTS", "CompareConfig", "compare", "markdown_table"]
+__all__ = ["DEFAULTS", "CompareConfig", "compare", "format_table", "markdown_table"]
 
 #: Per-dataset defaults, tuned so every scheme clears the acceptance bar on 2 CPU cores:
 #: digits >= 98% for euler/heun/lm in well under 2 minutes (see docs/compare.md).
@@ -106,11 +106,7 @@ def _entries(config: CompareConfig) -> list[tuple[str, str | None, dict, str]]:
         entries.append((scheme.name, None, args, label))
     known = list_models()
     for name in config.models:
-        if name not in known:
-            from ._validate import unknown_name
-
-            raise unknown_name("model", name, known)
-        entries.append((name, name, {}, name))
+        entries.append((check_choice("model", name, known), name, {}, name))
     if not entries:
         raise ValueError("nothing to compare: give at least one scheme or model")
     return entries
@@ -137,28 +133,23 @@ def compare(config: CompareConfig) -> list[dict]:
         torch.set_num_threads(threads)
 
 
+def _template(config: CompareConfig) -> TrainConfig:
+    """The recipe every run shares: the fields both configs have, Nesterov momentum, extras."""
+    shared = {f.name for f in fields(TrainConfig)} & {f.name for f in fields(CompareConfig)}
+    return TrainConfig(
+        **{"nesterov": True, **{k: getattr(config, k) for k in shared}, **config.extra}
+    )
+
+
 def _compare(config: CompareConfig, seeds: list[int], dataset) -> list[dict]:
     probe = dataset.prepare(dataset.x_test[:1])
+    template = _template(config)
     results = []
     for label, preset, args, description in _entries(config):
         runs = []
         for seed in seeds:
-            train_config = TrainConfig(
-                model=preset,
-                model_args=args,
-                data=config.data,
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                lr=config.lr,
-                weight_decay=config.weight_decay,
-                schedule=config.schedule,
-                nesterov=True,
-                seed=seed,
-                device=config.device,
-                progress=config.progress,
-                **config.extra,
-            )
-            result = train(train_config, dataset=dataset)
+            run = replace(template, model=preset, model_args=args, seed=seed)
+            result = train(run, dataset=dataset)
             runs.append(
                 {
                     "seed": seed,
@@ -204,6 +195,11 @@ def markdown_table(results: Sequence[dict]) -> str:
                 f"{r['seconds']:.1f}",
             ]
         )
+    return format_table(rows)
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: ``rows[0]`` is the header; columns padded to their widest cell."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"

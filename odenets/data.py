@@ -11,7 +11,8 @@ number of processes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -108,9 +109,7 @@ class Dataset:
 
     def prepare(self, x: Tensor, augment: Tensor | None = None) -> Tensor:
         """Normalize a raw batch; apply the augmentation with parameters ``augment`` if given."""
-        shape = (1, -1) + (1,) * self.dims
-        mean = torch.tensor(self.mean, device=x.device).view(shape)
-        std = torch.tensor(self.std, device=x.device).view(shape)
+        mean, std = _channel_stats(self.mean, self.std, self.dims, x.device)
         x = (x.float() * self.scale - mean) / std
         if augment is not None and self.augment is not None:
             x = self.augment.apply(x, augment)
@@ -121,6 +120,18 @@ class Dataset:
         if self.augment is None:
             return None
         return self.augment.draw(len(self.y_train), self.dims, generator)
+
+
+@lru_cache(maxsize=16)
+def _channel_stats(
+    mean: tuple[float, ...], std: tuple[float, ...], dims: int, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """``mean`` and ``std`` as broadcastable tensors on ``device`` (built once, not per batch)."""
+    shape = (1, -1) + (1,) * dims
+    return (
+        torch.tensor(mean, device=device).view(shape),
+        torch.tensor(std, device=device).view(shape),
+    )
 
 
 def _stats(x: Tensor, scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -195,11 +206,21 @@ def load_cifar10(data_dir: str | Path | None = None, download: bool = False) -> 
     return Dataset("cifar10", x, y, xt, yt, 10, mean, std, 1 / 255, RandomCropFlip(4, True))
 
 
-#: name -> (loader, one-line description)
+#: name -> (loader, one-line description); :func:`load_dataset` calls
+#: ``loader(seed=..., data_dir=..., download=...)``, each loader takes what it needs.
 DATASETS: dict[str, tuple[Callable[..., Dataset], str]] = {
-    "digits": (load_digits, "scikit-learn's bundled 8x8 digits (embedded default)"),
-    "mnist1d": (load_mnist1d, "MNIST-1D sequences of length 40 (the mnist1d package)"),
-    "cifar10": (load_cifar10, "CIFAR-10 python batches from --data-dir (or --download)"),
+    "digits": (
+        lambda *, seed, **_: load_digits(seed),
+        "scikit-learn's bundled 8x8 digits (embedded default)",
+    ),
+    "mnist1d": (
+        lambda **_: load_mnist1d(),  # seed 42: the published dataset
+        "MNIST-1D sequences of length 40 (the mnist1d package)",
+    ),
+    "cifar10": (
+        lambda *, data_dir, download, **_: load_cifar10(data_dir, download),
+        "CIFAR-10 python batches from --data-dir (or --download)",
+    ),
 }
 
 
@@ -220,12 +241,5 @@ def load_dataset(
     for CIFAR-10; ``augment=False`` drops the training augmentation."""
     check_choice("dataset", name, DATASETS)
     check_int("seed", seed, 0)
-    if name == "digits":
-        ds = load_digits(seed)
-    elif name == "mnist1d":
-        ds = load_mnist1d()
-    else:
-        ds = load_cifar10(data_dir, download)
-    if not augment and ds.augment is not None:
-        ds = Dataset(**{**ds.__dict__, "augment": None})
-    return ds
+    ds = DATASETS[name][0](seed=seed, data_dir=data_dir, download=download)
+    return ds if augment else replace(ds, augment=None)

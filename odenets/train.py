@@ -2,10 +2,12 @@
 NaN stop, JSON-lines metrics, data parallelism under ``torchrun``.
 
 Everything random is seeded from ``TrainConfig.seed``: the initial weights (global torch RNG),
-each epoch's sample order (``DistributedSampler`` with ``seed`` and ``set_epoch``) and each
-epoch's augmentation (a generator seeded by ``(seed, epoch)``). An epoch therefore depends only
-on the state at its start, which ``last.pt`` holds: resuming after epoch ``k`` gives bitwise the
-weights of an uninterrupted run on CPU.
+each epoch's sample order (``DistributedSampler`` with ``seed`` and ``set_epoch``), each
+epoch's augmentation (a generator seeded by ``(seed, epoch)``) and, for stochastic nets, each
+epoch's noise (``model.noise_source`` re-seeded by ``(seed, epoch)`` plus the process rank).
+The learning rate is a function of the config and the epoch (:func:`lr_factor`). An epoch
+therefore depends only on the state at its start, which ``last.pt`` holds: resuming after epoch
+``k`` gives bitwise the weights of an uninterrupted run on CPU.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,12 @@ from ._validate import check_choice, check_int, check_number
 from .checkpoint import (
     CheckpointError,
     build_model,
+    copy_atomic,
     get_rng_state,
     load_checkpoint,
     save_checkpoint,
     set_rng_state,
+    write_atomic,
 )
 from .data import Dataset, load_dataset
 from .distributed import DistInfo, all_reduce_sum, convert_sync_batchnorm, setup, teardown
@@ -51,6 +55,21 @@ __all__ = [
 #: Learning-rate schedules (per epoch): "step" — /10 at 50% and 75% of the epochs (the CIFAR
 #: recipe of He et al. and Lu et al.), "cosine" — half a cosine to 0, "constant".
 SCHEDULES = ("step", "cosine", "constant")
+
+#: The fields a resumed run must share with its checkpoint (besides the model): they define
+#: what the epochs so far did. ``epochs`` may only grow: a resume may extend a run.
+RUN_FIELDS = (
+    "data",
+    "seed",
+    "batch_size",
+    "lr",
+    "schedule",
+    "momentum",
+    "weight_decay",
+    "nesterov",
+    "augment",
+    "incremental",
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -114,6 +133,7 @@ class TrainResult:
     test_accuracy: float
     seconds: float
     best_accuracy: float = 0.0
+    info: DistInfo = field(default_factory=DistInfo)  # this process's place in the job
 
 
 def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
@@ -129,6 +149,12 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0])
+
+
+def _noise_seed(seed: int, epoch: int, info: DistInfo) -> int:
+    """Seed of a stochastic net's noise during ``epoch``: per epoch (so a resumed run draws
+    what an uninterrupted one would) and per process (so the ranks draw different noise)."""
+    return _epoch_seed(seed, epoch) + info.rank
 
 
 def _rank_batches(n: int, batch_size: int, seed: int, epoch: int, info: DistInfo) -> list[Tensor]:
@@ -203,8 +229,9 @@ def train(
 ) -> TrainResult:
     """Train as ``config`` says; returns the model and the metrics of every epoch.
 
-    With ``config.out`` set, writes ``last.pt`` (atomically, every epoch), ``best.pt`` (best
-    test accuracy) and appends to ``metrics.jsonl``. ``log`` receives each epoch's metrics.
+    With ``config.out`` set, writes (atomically, every epoch) ``last.pt``, ``best.pt`` (best
+    test accuracy) and ``metrics.jsonl`` (the history so far, one line per epoch). ``log``
+    receives each epoch's metrics.
     A non-finite loss raises :class:`TrainingDiverged` before anything of that epoch is saved.
     """
     config.validate()
@@ -232,12 +259,11 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
             data_dir=config.data_dir,
             download=config.download and info.main,
             seed=config.seed,
-            augment=config.augment,
         )
         if info.distributed and info.main:
             torch.distributed.barrier()
     if not config.augment and dataset.augment is not None:
-        dataset = Dataset(**{**dataset.__dict__, "augment": None})
+        dataset = replace(dataset, augment=None)
     if config.batch_size > len(dataset.y_train):
         raise ValueError(
             f"--batch-size {config.batch_size} exceeds the {len(dataset.y_train)} training samples"
@@ -261,22 +287,12 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
         nesterov=config.nesterov,
         weight_decay=config.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: lr_factor(config.schedule, e, config.epochs)
-    )
     start, best, history = 0, -1.0, []
     if config.resume:
         ckpt = load_checkpoint(out / "last.pt")
-        for key in ("model_spec", "data", "seed", "batch_size"):
-            mine = spec if key == "model_spec" else getattr(config, key)
-            if ckpt.get(key) != mine:
-                raise CheckpointError(
-                    f"cannot resume {out / 'last.pt'}: it was trained with "
-                    f"{key}={ckpt.get(key)!r}, this run has {mine!r}"
-                )
+        _check_resume(ckpt, config, spec, out / "last.pt")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
         set_rng_state(ckpt["rng"])
         start, best, history = ckpt["epoch"], ckpt.get("best_accuracy", -1.0), ckpt["metrics"]
         if start >= config.epochs:
@@ -292,18 +308,19 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
         else min(config.epochs, start + config.stop_after)
     )
     t_total = time.perf_counter()
-    metrics_file = out / "metrics.jsonl" if out and info.main else None
     net = runner = None
     for epoch in range(start, stop):
-        if net is not (phase_net := _forward_model(model, config, epoch)):
-            net = phase_net
+        if runner is None or _phase(config, epoch) != _phase(config, epoch - 1):
             runner = None  # drop the previous wrapper (and its DDP hooks) first
+            net = _forward_model(model, config, epoch)
             runner = _wrap(net, config, info)
-        for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
-            group["lr"] = base * lr_factor(config.schedule, epoch, config.epochs)
+        lr = config.lr * lr_factor(config.schedule, epoch, config.epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if getattr(net, "noise_source", None) is not None:
+            net.noise_source.seed(_noise_seed(config.seed, epoch, info))
         t0 = time.perf_counter()
         stats = _train_epoch(runner, net, dataset, optimizer, config, epoch, info)
-        scheduler.step()
         test = evaluate(net, dataset, config.eval_batch_size, info)
         record = {
             "epoch": epoch + 1,
@@ -311,7 +328,7 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
             "train_accuracy": stats[1],
             "test_loss": test["loss"],
             "test_accuracy": test["accuracy"],
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": lr,
             "seconds": round(time.perf_counter() - t0, 3),
         }
         if config.incremental:
@@ -324,28 +341,44 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
                 "model": model.state_dict(),
                 "model_spec": spec,
                 "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "scheduler": {"last_lr": lr},  # the rate is a function of config and epoch
                 "rng": get_rng_state(),
                 "epoch": epoch + 1,
                 "best_accuracy": best,
                 "metrics": history,
-                "data": config.data,
-                "seed": config.seed,
-                "batch_size": config.batch_size,
                 "config": _plain(asdict(config)),
                 "world": info.world,
                 "retime": {"steps": record.get("steps")},
             }
             save_checkpoint(ckpt, out / "last.pt")
             if improved:
-                save_checkpoint(ckpt, out / "best.pt")
-            with metrics_file.open("a") as fh:
-                fh.write(json.dumps(record) + "\n")
+                copy_atomic(out / "last.pt", out / "best.pt")
+            lines = "".join(json.dumps(r) + "\n" for r in history).encode()
+            write_atomic(out / "metrics.jsonl", lambda fh, data=lines: fh.write(data))
         if log and info.main:
             log(record)
     final = _forward_model(model, config, max(stop - 1, 0))
     accuracy = history[-1]["test_accuracy"] if history else float("nan")
-    return TrainResult(final, history, accuracy, time.perf_counter() - t_total, best)
+    return TrainResult(final, history, accuracy, time.perf_counter() - t_total, best, info)
+
+
+def _check_resume(ckpt: dict, config: TrainConfig, spec: dict, path: Path) -> None:
+    """Refuse a checkpoint of another run: another model or a different :data:`RUN_FIELDS`
+    value, or more ``epochs`` (a resume may extend a run, not shorten its schedule)."""
+    saved, mine = ckpt.get("config") or {}, _plain(asdict(config))
+    diffs = [(k, saved[k], mine[k]) for k in RUN_FIELDS if k in saved and saved[k] != mine[k]]
+    if ckpt.get("model_spec") != spec:
+        diffs.insert(0, ("model_spec", ckpt.get("model_spec"), spec))
+    if saved.get("epochs", 0) > config.epochs:
+        diffs.append(("epochs", saved["epochs"], config.epochs))
+    if diffs:
+        raise CheckpointError(
+            f"cannot resume {path}: it was trained with "
+            + ", ".join(f"{k}={a!r}" for k, a, _ in diffs)
+            + "; this run has "
+            + ", ".join(f"{k}={b!r}" for k, _, b in diffs)
+            + " (only --epochs may change, and only grow)"
+        )
 
 
 def _wrap(net: nn.Module, config: TrainConfig, info: DistInfo) -> nn.Module:
@@ -383,7 +416,7 @@ def _train_epoch(
     batches = _rank_batches(len(dataset.y_train), config.batch_size, config.seed, epoch, info)
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
     augment = dataset.draw_augmentation(generator)
-    sums = torch.zeros(3, dtype=torch.float64)
+    sums = torch.zeros(3, dtype=torch.float64, device=info.device)  # read once, at the end
     bar = tqdm(
         batches,
         desc=f"epoch {epoch + 1}/{config.epochs}",
@@ -398,7 +431,7 @@ def _train_epoch(
         out = runner(x)
         loss = F.cross_entropy(out, y)
         value = all_reduce_sum(loss.detach().reshape(1), info) / info.world
-        if not torch.isfinite(value).all():
+        if not torch.isfinite(value).all():  # the step's one host sync
             raise TrainingDiverged(
                 f"loss became {value.item()} at epoch {epoch + 1}, step {step + 1}: training "
                 "stopped; the last good checkpoint (previous epoch) is kept. Lower --lr or check "
@@ -407,8 +440,8 @@ def _train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        sums[0] += value.item() * len(idx)
-        sums[1] += (out.detach().argmax(1) == y).sum().item()
+        sums[0] += value[0].double() * len(idx)
+        sums[1] += (out.detach().argmax(1) == y).sum()
         sums[2] += len(idx)
-    sums = all_reduce_sum(sums, info)
-    return (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
+    loss_sum, correct, count = all_reduce_sum(sums, info).tolist()
+    return loss_sum / count, correct / count

@@ -182,3 +182,47 @@ def test_missing_optional_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "mnist1d.data", None)  # makes the import fail
     with pytest.raises(ImportError, match=r"pip install odenets\[mnist1d\]"):
         load_dataset("mnist1d")
+
+
+def test_interrupted_extraction_leaves_nothing_a_later_download_would_trust(tmp_path, monkeypatch):
+    import odenets.cifar as cifar
+
+    src = _make_cifar(tmp_path / "src")
+    members = {f"cifar-10-batches-py/{p.name}": p.read_bytes() for p in sorted(src.iterdir())}
+    archive, md5 = _tarball(tmp_path, members)
+    dest = tmp_path / "dest"
+    copy, calls = cifar.shutil.copyfileobj, []
+
+    def interrupted(src, dst, *args):
+        calls.append(1)
+        if len(calls) == 3:  # the download, one whole batch, then half of the next one
+            dst.write(src.read(100))
+            raise KeyboardInterrupt
+        return copy(src, dst, *args)
+
+    monkeypatch.setattr(cifar.shutil, "copyfileobj", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        download_cifar10(dest, url=archive.as_uri(), md5=md5)
+    monkeypatch.undo()
+    assert list(dest.iterdir()) == []  # no partial batch folder, no temporary files
+    (dest / "cifar-10-batches-py").mkdir()  # an incomplete folder from elsewhere is replaced
+    (dest / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"truncated")
+    assert download_cifar10(dest, url=archive.as_uri(), md5=md5) == dest / "cifar-10-batches-py"
+    assert torch.equal(read_cifar10(dest)[0], read_cifar10(src)[0])
+    assert [p.name for p in dest.iterdir()] == ["cifar-10-batches-py"]
+
+
+def test_load_dataset_uses_the_registry(monkeypatch):
+    from odenets import data
+
+    toy = load_dataset("digits")
+    seen = {}
+
+    def load_toy(*, seed, data_dir, download):
+        seen.update(seed=seed, data_dir=data_dir, download=download)
+        return toy
+
+    monkeypatch.setitem(data.DATASETS, "toy", (load_toy, "a test dataset"))
+    ds = load_dataset("toy", seed=3, data_dir="d", augment=False)
+    assert seen == {"seed": 3, "data_dir": "d", "download": False}
+    assert ds.augment is None and toy.augment is not None and ds.x_train is toy.x_train

@@ -181,3 +181,88 @@ def test_bad_config_values():
         TrainConfig(schedule="cosin").validate()
     with pytest.raises(ValueError, match="--resume needs --out"):
         TrainConfig(resume=True).validate()
+
+
+SD = {"depth": 8, "widths": [4, 8, 8]}  # a tiny stochastic-depth ResNet
+
+
+def test_stochastic_net_resumes_exactly_and_its_noise_follows_the_seed(small, tmp_path):
+    def cfg(out, **kw):
+        return _config(out, model="stochastic_depth_resnet110", model_args=SD, **kw)
+
+    straight = train(cfg(tmp_path / "a"), dataset=small)
+    train(cfg(tmp_path / "b", stop_after=1), dataset=small)
+    resumed = train(cfg(tmp_path / "b", resume=True), dataset=small)
+    assert _same(straight.model.state_dict(), resumed.model.state_dict())
+    # same number of draws either way: only the seed can make the noise streams differ
+    other = train(cfg(tmp_path / "c", seed=1), dataset=small)
+    state = straight.model.noise_source.generator.get_state()
+    assert not torch.equal(state, other.model.noise_source.generator.get_state())
+
+
+def test_noise_seed_differs_between_ranks_and_epochs():
+    from odenets.train import _noise_seed
+
+    seeds = {_noise_seed(0, e, DistInfo(r, 2)) for e in range(3) for r in range(2)}
+    assert len(seeds) == 6
+
+
+def test_logged_lr_is_the_rate_the_epoch_trained_with(small, tmp_path):
+    result = train(_config(tmp_path, epochs=4), dataset=small)
+    lrs = [r["lr"] for r in result.history]
+    assert lrs == pytest.approx([0.05, 0.05, 0.005, 0.0005])
+    assert load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == (
+        pytest.approx(0.0005)
+    )
+
+
+def test_resume_refuses_a_different_recipe_and_names_every_field(small, tmp_path):
+    train(_config(tmp_path, epochs=4, stop_after=1), dataset=small)
+    with pytest.raises(CheckpointError, match=r"lr=0\.05.*momentum=0\.9") as err:
+        train(_config(tmp_path, epochs=4, resume=True, lr=0.1, momentum=0.5), dataset=small)
+    assert "\n" not in str(err.value) and isinstance(err.value, ValueError)
+    for kw in (
+        {"schedule": "cosine"},
+        {"weight_decay": 0.0},
+        {"nesterov": True},
+        {"augment": False},
+        {"epochs": 3},  # shortening changes the schedule of a run already under way
+    ):
+        key = next(iter(kw))
+        with pytest.raises(CheckpointError, match=key):
+            train(_config(tmp_path, **{"epochs": 4, **kw}, resume=True), dataset=small)
+    # extending is allowed: it continues from epoch 1 with the schedule of 5 epochs
+    result = train(_config(tmp_path, epochs=5, resume=True, stop_after=1), dataset=small)
+    assert [r["epoch"] for r in result.history] == [1, 2]
+
+
+def test_fresh_run_rewrites_stale_metrics(small, tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 7}\n{"epoch": 8}\n')
+    train(_config(tmp_path, epochs=2, stop_after=1), dataset=small)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1]
+    train(_config(tmp_path, epochs=2, resume=True), dataset=small)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_incremental_run_wraps_once_per_phase(small, tmp_path, monkeypatch):
+    from odenets import train as train_mod
+
+    calls = []
+    wrap = train_mod._wrap
+    monkeypatch.setattr(train_mod, "_wrap", lambda net, *a: calls.append(net) or wrap(net, *a))
+    args = {"scheme": "rk4", "depth": 14, "widths": [4, 8, 8], "tie": "all"}  # 2/1/1 steps
+    config = _config(tmp_path, model_args=args, epochs=3, incremental=(1, 3))
+    result = train(config, dataset=small)
+    assert [r["steps"] for r in result.history] == [1, 1, 3]
+    assert len(calls) == 2
+
+
+def test_checkpoint_keeps_the_run_config_once(small, tmp_path):
+    train(_config(tmp_path, epochs=1), dataset=small)
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert not {"data", "seed", "batch_size"} & last.keys()
+    assert last["config"]["data"] == "digits" and last["config"]["batch_size"] == 32
+    assert (tmp_path / "best.pt").read_bytes() == (tmp_path / "last.pt").read_bytes()

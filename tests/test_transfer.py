@@ -121,3 +121,15 @@ def test_cli_transfer_of_an_untied_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["transfer", str(out / "last.pt")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "tie='all'" in err
+
+
+def test_cli_transfer_of_an_incremental_checkpoint_starts_from_its_final_grid(tmp_path, capsys):
+    out = tmp_path / "inc"
+    argv = train_argv(out, "ode_resnet", "--incremental", "1,4", "--json", depth=14, epochs=2)
+    assert main(argv) == 0
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    argv = ["transfer", str(out / "last.pt"), "--schemes", "rk4", "--steps", "4", "--json"]
+    assert main(argv) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["trained"] == {"scheme": "rk4", "steps": [4, 4, 4]}
+    assert payload["results"][0]["test_accuracy"] == pytest.approx(final["test_accuracy"])
