@@ -1,10 +1,12 @@
-"""Side-by-side timing: interleave candidates, repeat, report medians and their ratio."""
+"""Side-by-side measurement helpers: interleaved timing medians and saved-for-backward bytes."""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+import torch
 
 
 def interleaved(
@@ -22,3 +24,25 @@ def interleaved(
             fn()
             samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def saved_bytes(forward: Callable[[], torch.Tensor], exclude: Iterable[torch.Tensor] = ()) -> int:
+    """Bytes of the tensors autograd saves for backward during ``forward()`` (counted with
+    ``torch.autograd.graph.saved_tensors_hooks``, each storage once, ``exclude`` — e.g. the
+    parameters — left out); runs the backward afterwards so the graph is used as in training."""
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
+    seen: set[int] = set()
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in skip and ptr not in seen:
+            seen.add(ptr)
+            total += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = forward()
+    out.sum().backward()
+    return total

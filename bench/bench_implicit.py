@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _timing import interleaved  # bench/_timing.py: round-robin medians
+from _timing import interleaved, saved_bytes  # bench/_timing.py
 from torch import nn
 
 import odenets as on
@@ -31,23 +31,6 @@ class ConvField(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return self.conv2(torch.relu(self.conv1(y)))
-
-
-def saved_bytes(fn) -> int:
-    seen, total = set(), 0
-
-    def pack(t):
-        nonlocal total
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in seen:
-            seen.add(ptr)
-            total += t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    out.sum().backward()
-    return total
 
 
 def main() -> None:

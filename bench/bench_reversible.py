@@ -16,28 +16,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _timing import interleaved  # bench/_timing.py: round-robin medians
+from _timing import interleaved, saved_bytes  # bench/_timing.py
 
 import odenets as on
-
-
-def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: set[int] = set()
-    total = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in params and ptr not in seen:
-            seen.add(ptr)
-            total += t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = model(x).logsumexp(1).mean()
-    loss.backward()
-    return total
 
 
 def train_step(model: torch.nn.Module, x: torch.Tensor):
@@ -72,7 +53,9 @@ def main() -> None:
     print(f"{'model':28s} {'params':>9s} {'saved MiB':>10s}")
     for name, net in nets.items():
         net.to(args.device).train()
-        mib[name] = saved_bytes(net, x) / 2**20
+        mib[name] = (
+            saved_bytes(lambda net=net: net(x).logsumexp(1).mean(), net.parameters()) / 2**20
+        )
         print(f"{name:28s} {on.count_parameters(net):9d} {mib[name]:10.2f}")
     print(
         f"revnet110 / revnet38 saved bytes: {mib['revnet110'] / mib['revnet38']:.2f} (goal <= 1.3)"
