@@ -20,7 +20,12 @@ from _timing import interleaved, saved_bytes  # bench/_timing.py
 from torch import nn
 
 import odenets as on
-from odenets.implicit import SolveSettings, SolveStats, implicit_solve, relative_residual
+from odenets.numerics.fixed_point import (
+    SolveSettings,
+    SolveStats,
+    implicit_solve,
+    relative_residual,
+)
 
 
 class ConvField(nn.Module):

@@ -27,6 +27,8 @@ import time
 import torch
 
 import odenets as on
+import odenets.networks
+import odenets.numerics
 
 
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x, y) -> tuple[float, float]:
@@ -77,7 +79,7 @@ def main() -> None:
     for k, v in med.items():
         wall = statistics.median(w for _, w in times[k])
         print(f"  {k:30s} CPU median {v * 1e3:8.1f} ms   wall median {wall * 1e3:8.1f} ms")
-    mean_p = statistics.mean(linear := on.noise.linear_survival(54, 0.5))
+    mean_p = statistics.mean(linear := on.networks.noise.linear_survival(54, 0.5))
     print(f"expected compute fraction (mean survival over {len(linear)} units): {mean_p:.3f}")
     base = med["no drops (p=1)"]
     for k in ("stochastic depth, per batch", "stochastic depth, per sample"):

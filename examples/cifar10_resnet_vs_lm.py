@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from odenets.cifar import write_batch
-from odenets.train import TrainConfig, train
+from odenets.workflow.cifar import write_batch
+from odenets.workflow.train import TrainConfig, train
 
 DEPTHS = (20, 32, 44, 56)
 

@@ -7,7 +7,7 @@ accuracy.
     python examples/digits_quickstart.py
 """
 
-from odenets.compare import CompareConfig, compare, markdown_table
+from odenets.workflow.compare import CompareConfig, compare, markdown_table
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ about 94%. Needs the ``mnist1d`` package (``pip install odenets[mnist1d]``).
 import argparse
 from pathlib import Path
 
-from odenets.compare import CompareConfig, compare, markdown_table
-from odenets.plots import plot_compare
+from odenets.workflow.compare import CompareConfig, compare, markdown_table
+from odenets.workflow.plots import plot_compare
 
 
 def main() -> None:

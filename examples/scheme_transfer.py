@@ -12,9 +12,10 @@ same net incrementally in depth (1, then 2, then 4 steps per stage).
 
 import argparse
 
-from odenets.data import load_dataset
-from odenets.train import TrainConfig, train
-from odenets.transfer import stage_steps, transfer
+from odenets.networks.retime import stage_steps
+from odenets.workflow.data import load_dataset
+from odenets.workflow.train import TrainConfig, train
+from odenets.workflow.transfer import transfer
 
 
 def table(net, dataset, schemes, steps) -> str:

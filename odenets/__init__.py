@@ -8,18 +8,19 @@ written once (coefficients plus one step function) and drives :func:`odeint`, th
 from importlib.metadata import PackageNotFoundError, version
 
 from . import unfold  # deep unfolding: odenets.unfold.RidgeRegression, ...
-from .blocks import SchemeBlock, SchemeStage, Transition
-from .contraction import lipschitz_estimate, spectral_normalize
-from .fields import FIELDS, GradientField
-from .implicit import ConvergenceError, ConvergenceWarning
-from .integrate import odeint
-from .models import create_model, list_models, model_info, register_model
-from .nets import SolverNet, count_field_calls, count_parameters, valid_depths
-from .noise import GaussianNoise, NoiseModel, ShakeShake, StochasticDepth
-from .schemes import Scheme, get_scheme, list_schemes, register_scheme
-from .sde import sdeint
-from .stochastic_blocks import NoiseSource, StochasticBlock
-from .tableau import ButcherTableau, MultistepCoefficients
+from .networks.blocks import SchemeBlock, SchemeStage, Transition
+from .networks.contraction import lipschitz_estimate, spectral_normalize
+from .networks.fields import FIELDS
+from .networks.nets import SolverNet, count_field_calls, count_parameters, valid_depths
+from .networks.noise import GaussianNoise, NoiseModel, ShakeShake, StochasticDepth
+from .networks.presets import create_model, list_models, model_info, register_model
+from .networks.stochastic_blocks import NoiseSource, StochasticBlock
+from .numerics.fixed_point import ConvergenceError, ConvergenceWarning
+from .numerics.gradient import GradientField
+from .numerics.odeint import odeint
+from .numerics.schemes import Scheme, get_scheme, list_schemes, register_scheme
+from .numerics.sdeint import sdeint
+from .numerics.tableau import ButcherTableau, MultistepCoefficients
 
 try:
     __version__ = version("odenets")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from odenets.analysis import PROBLEMS
+from odenets.numerics.convergence import PROBLEMS
 
 # CI runs the property tests on a fixed example sequence (reproducible failures); locally
 # hypothesis explores freshly each run.

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import odenets as on
-from odenets.analysis import PROBLEMS, convergence_study
-from odenets.cli import main
+from odenets.numerics.convergence import PROBLEMS, convergence_study
+from odenets.workflow.cli import main
 
 
 @pytest.mark.parametrize("name", sorted(PROBLEMS))

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import odenets as on
-from odenets.cli import main
+from odenets.workflow.cli import main
 
 
 def test_list_prints_every_scheme_and_model(capsys):

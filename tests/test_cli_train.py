@@ -9,8 +9,8 @@ import torch
 from conftest import train_argv
 
 import odenets as on
-from odenets.checkpoint import load_checkpoint
-from odenets.cli import main
+from odenets.workflow.checkpoint import load_checkpoint
+from odenets.workflow.cli import main
 
 TINY = ["--depth", "8", "--widths", "4,8,8", "--epochs", "1", "--no-progress"]
 

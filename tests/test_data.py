@@ -13,9 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from odenets.cifar import DataError, download_cifar10, read_batch, read_cifar10, write_batch
-from odenets.cli import main
-from odenets.data import RandomCropFlip, load_dataset
+from odenets.workflow.cifar import (
+    DataError,
+    download_cifar10,
+    read_batch,
+    read_cifar10,
+    write_batch,
+)
+from odenets.workflow.cli import main
+from odenets.workflow.data import RandomCropFlip, load_dataset
 
 
 def test_digits_split_is_fixed_by_seed_and_stratified():
@@ -185,7 +191,7 @@ def test_missing_optional_package_is_a_clear_error(monkeypatch):
 
 
 def test_interrupted_extraction_leaves_nothing_a_later_download_would_trust(tmp_path, monkeypatch):
-    import odenets.cifar as cifar
+    import odenets.workflow.cifar as cifar
 
     src = _make_cifar(tmp_path / "src")
     members = {f"cifar-10-batches-py/{p.name}": p.read_bytes() for p in sorted(src.iterdir())}
@@ -213,7 +219,7 @@ def test_interrupted_extraction_leaves_nothing_a_later_download_would_trust(tmp_
 
 
 def test_load_dataset_uses_the_registry(monkeypatch):
-    from odenets import data
+    from odenets.workflow import data
 
     toy = load_dataset("digits")
     seen = {}

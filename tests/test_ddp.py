@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from odenets.checkpoint import load_checkpoint
-from odenets.cli import main
+from odenets.workflow.checkpoint import load_checkpoint
+from odenets.workflow.cli import main
 
 ARGS = [
     "train", "--model", "lm_resnet20", "--depth", "8", "--widths", "4,8,8", "--epochs", "1",
@@ -73,7 +73,7 @@ def test_two_gloo_processes_match_one_process(tmp_path, capsys):
 
 
 def _initial_state():
-    from odenets.models import create_model
+    from odenets.networks.presets import create_model
 
     torch.manual_seed(3)
     return create_model(

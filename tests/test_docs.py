@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from odenets.catalog import MARK_END, MARK_START, scheme_table_markdown
+from odenets.numerics.catalog import MARK_END, MARK_START, scheme_table_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_scheme_table_in_docs_matches_registry():
     text = (ROOT / "docs" / "schemes.md").read_text(encoding="utf-8")
     table = text.split(MARK_START, 1)[1].split(MARK_END, 1)[0].strip()
-    assert table == scheme_table_markdown(), "run `python -m odenets.catalog` to regenerate"
+    assert table == scheme_table_markdown(), (
+        "run `python -m odenets.numerics.catalog` to regenerate"
+    )
 
 
 def _readme_commands() -> list[str]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import odenets as on
-from odenets.tableau import ButcherTableau, MultistepCoefficients
+from odenets.numerics.tableau import ButcherTableau, MultistepCoefficients
 
 
 def f(t, y):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import odenets as on
-import odenets.steps
+import odenets.numerics.steps
 
 
 def tiny_mlp(width=3):
@@ -64,7 +64,7 @@ def test_multistep_odeint_gradcheck_wrt_state():
 
 def test_learned_step_size_is_differentiable():
     """A tensor h (deep unfolding's learned step) flows through the stepper."""
-    stepper = on.steps.prepare("heun")
+    stepper = on.numerics.steps.prepare("heun")
     y = torch.randn(3, dtype=torch.float64)
     h = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
 

@@ -10,7 +10,14 @@ import torch
 from torch import nn
 
 import odenets as on
-from odenets.implicit import SolveSettings, SolveStats, implicit_solve, relative_residual
+import odenets.networks
+import odenets.numerics
+from odenets.numerics.fixed_point import (
+    SolveSettings,
+    SolveStats,
+    implicit_solve,
+    relative_residual,
+)
 
 DT = torch.float64
 
@@ -121,7 +128,7 @@ def test_ift_gradcheck(name):
 def test_ift_gradient_wrt_a_tensor_step_size():
     f = mlp(3)
     y = torch.randn(2, 3, dtype=DT)
-    stepper = on.steps.prepare("backward_euler")
+    stepper = on.numerics.steps.prepare("backward_euler")
     h = torch.tensor(0.4, dtype=DT, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda h: stepper(lambda i, t, z: f(z), 0.0, y, h, None)[0], (h,)

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 import odenets as on
+import odenets.networks
+import odenets.numerics
 
 # He et al. 2016, Table 6 (CIFAR-10 ResNets)
 PUBLISHED = {
@@ -116,7 +118,7 @@ def test_fixed_scheme_coefficients_reach_every_step():
     assert not torch.allclose(other(x), fixed(x))
 
 
-@pytest.mark.parametrize("tie", on.nets.TIES)
+@pytest.mark.parametrize("tie", on.networks.nets.TIES)
 @pytest.mark.parametrize("name", on.list_schemes())
 def test_every_scheme_builds_a_trainable_network(name, tie):
     """SolverNet works for every registered scheme and tie option, in training and evaluation."""

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import odenets as on
-from odenets.tableau import ButcherTableau
+import odenets.networks
+import odenets.numerics
+from odenets.numerics.tableau import ButcherTableau
 
 DESIGN_TABLE = ["euler", "midpoint", "heun", "ralston", "heun3", "rk4", "rk38", "ab2", "lm"]
 
@@ -22,7 +24,7 @@ def test_registry_holds_the_design_table():
 @pytest.mark.parametrize("name", on.list_schemes())
 def test_scheme_metadata_is_complete(name):
     s = on.get_scheme(name)
-    assert s.name == name and s.family in on.schemes.FAMILIES
+    assert s.name == name and s.family in on.numerics.schemes.FAMILIES
     assert s.order > 0 and s.stages >= 1 and s.architecture and s.reference
 
 
@@ -79,4 +81,4 @@ def test_register_a_new_scheme_and_use_it_everywhere():
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=0)  # same order, close values
     net = on.SolverNet(name, depth=8)
     assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
-    on.schemes._REGISTRY.pop(name)
+    on.numerics.schemes._REGISTRY.pop(name)

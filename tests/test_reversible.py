@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import odenets as on
-from odenets.reversible import reversible_run
+from odenets.networks.reversible import reversible_run
 
 DT = torch.float64
 

@@ -8,7 +8,9 @@ import torch
 import torchsde
 
 import odenets as on
-from odenets.sde import _GridBrownian
+import odenets.networks
+import odenets.numerics
+from odenets.numerics.sdeint import _GridBrownian
 
 MU, SIGMA = 0.7, 0.4
 
@@ -79,7 +81,9 @@ def test_generator_reproduces_paths():
         on.sdeint(drift, diffusion, y0, t), on.sdeint(drift, diffusion, y0, t), rtol=0, atol=0
     )
     # increments drawn by brownian_increments are what the generator path used
-    dw = on.sde.brownian_increments(t, y0.shape, torch.Generator().manual_seed(3), y0.dtype)
+    dw = on.numerics.sdeint.brownian_increments(
+        t, y0.shape, torch.Generator().manual_seed(3), y0.dtype
+    )
     torch.testing.assert_close(on.sdeint(drift, diffusion, y0, t, increments=dw), run(3))
 
 

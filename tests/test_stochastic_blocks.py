@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 import odenets as on
-from odenets.noise import linear_survival
+import odenets.networks
+import odenets.numerics
+from odenets.networks.noise import linear_survival
 
 N = 20000  # samples for the moment tests (one input row repeated)
 
@@ -32,7 +34,7 @@ class Counting(nn.Module):
 
 
 def block(noise, branches=None, h=1.0, seed=0, scheme="euler_maruyama", **kw):
-    noise = on.noise.get_noise(noise)
+    noise = on.networks.noise.get_noise(noise)
     fields = branches or [Counting(3, seed=10 + i) for i in range(noise.branches)]
     return on.StochasticBlock(scheme, fields, noise, h, source=on.NoiseSource(seed), **kw)
 
@@ -118,7 +120,7 @@ def test_training_is_reproducible_from_the_seed(noise):
         "euler_maruyama", depth=10, widths=(4, 8), in_channels=2, field="mlp", noise=noise
     )
     for m in model.modules():  # undo zero init so the noise is visible
-        if isinstance(m, on.fields.MLPField):
+        if isinstance(m, on.networks.fields.MLPField):
             nn.init.normal_(m.fc2.weight)
     x = torch.randn(16, 2)
     first = model(x)

@@ -8,12 +8,12 @@ import os
 import pytest
 import torch
 
-from odenets import checkpoint as ckpt_mod
-from odenets.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from odenets.data import Dataset, load_dataset
-from odenets.distributed import DistInfo
-from odenets.train import TrainConfig, TrainingDiverged, _rank_batches, lr_factor, train
-from odenets.transfer import stage_steps
+from odenets.networks.retime import stage_steps
+from odenets.workflow import checkpoint as ckpt_mod
+from odenets.workflow.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from odenets.workflow.data import Dataset, load_dataset
+from odenets.workflow.distributed import DistInfo
+from odenets.workflow.train import TrainConfig, TrainingDiverged, _rank_batches, lr_factor, train
 
 TINY = {"scheme": "lm", "depth": 8, "widths": [4, 8, 8]}
 
@@ -201,7 +201,7 @@ def test_stochastic_net_resumes_exactly_and_its_noise_follows_the_seed(small, tm
 
 
 def test_noise_seed_differs_between_ranks_and_epochs():
-    from odenets.train import _noise_seed
+    from odenets.workflow.train import _noise_seed
 
     seeds = {_noise_seed(0, e, DistInfo(r, 2)) for e in range(3) for r in range(2)}
     assert len(seeds) == 6
@@ -248,7 +248,7 @@ def test_fresh_run_rewrites_stale_metrics(small, tmp_path):
 
 
 def test_incremental_run_wraps_once_per_phase(small, tmp_path, monkeypatch):
-    from odenets import train as train_mod
+    from odenets.workflow import train as train_mod
 
     calls = []
     wrap = train_mod._wrap

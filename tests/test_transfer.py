@@ -10,10 +10,11 @@ import torch
 from conftest import train_argv
 
 import odenets as on
-from odenets.cli import main
-from odenets.data import load_dataset
-from odenets.train import evaluate
-from odenets.transfer import retime, stage_steps, transfer
+from odenets.networks.retime import retime, stage_steps
+from odenets.workflow.cli import main
+from odenets.workflow.data import load_dataset
+from odenets.workflow.train import evaluate
+from odenets.workflow.transfer import transfer
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from odenets.cli import main
 from odenets.unfold import experiments
-from odenets.unfold.cli import plot_result, report
+from odenets.workflow.cli import main
+from odenets.workflow.unfold_cli import plot_result, report
 
 
 def test_seed_json_is_the_only_stdout(capsys):

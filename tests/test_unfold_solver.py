@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from odenets import unfold
-from odenets.steps import prepare
+from odenets.numerics.steps import prepare
 
 
 def _ridge(seed=0, m=12, n=6, lam=1.0):

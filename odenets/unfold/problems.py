@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .._validate import check_int, check_number
-from ..fields import GradientField
+from ..numerics.gradient import GradientField
 
 __all__ = [
     "Batch",

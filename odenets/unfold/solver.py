@@ -1,8 +1,8 @@
 """An optimiser unrolled into a network: steps of a registered scheme on ``F = -grad f``.
 
 Iteration ``t`` is one step of ``scheme`` on the gradient flow of the problem, taken through
-:func:`odenets.steps.prepare` (the same stepper ``odeint`` and ``SchemeBlock`` call) with the
-step size ``h_t`` as a tensor. Only these step parameters are learned:
+:func:`odenets.numerics.steps.prepare` (the same stepper ``odeint`` and ``SchemeBlock`` call)
+with the step size ``h_t`` as a tensor. Only these step parameters are learned:
 
 * ``euler`` with learned ``h_t`` is DU-GD, ``x_{t+1} = x_t - h_t grad f(x_t)`` (Wadayama).
 * ``lm`` is the two-step heavy ball: ``x_{t+1} = (1-k) x_t + k x_{t-1} + (1+k) h F(x_t)`` is
@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import check_int, check_options, unknown_name
-from ..schemes import Scheme, get_scheme
-from ..steps import prepare
+from ..numerics.schemes import Scheme, get_scheme
+from ..numerics.steps import prepare
 from .problems import Problem
 
 __all__ = ["LEARNABLE", "UnfoldedSolver"]

@@ -21,8 +21,8 @@ from typing import IO, Any
 import numpy as np
 import torch
 
-from .models import create_model
-from .nets import SolverNet
+from ..networks.nets import SolverNet
+from ..networks.presets import create_model
 
 __all__ = [
     "CheckpointError",

@@ -2,7 +2,8 @@
 
 A noise model says, for the branch outputs ``F_i = h g_i`` of one block, what the drift
 ``a`` and the diffusion ``b`` of the block's SDE are, and how to draw the increment ``ΔW``
-(mean 0, variance ``h``, per sample). The step itself is :func:`odenets.steps.euler_maruyama`:
+(mean 0, variance ``h``, per sample). The step itself is
+:func:`odenets.numerics.steps.euler_maruyama`:
 
 - :class:`ShakeShake`: ``x + η F1 + (1 - η) F2``, ``η ~ U(0, 1)`` per sample, is EM for
   ``dX = ½ (g1 + g2) dt + sqrt(h / 12) (g1 - g2) ⊙ dB`` (Gastaldi 2017);
@@ -26,8 +27,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ._validate import check_choice, check_int, check_number, unknown_name
-from .steps.stochastic import Increment
+from .._validate import check_choice, check_int, check_number, unknown_name
+from ..numerics.steps.stochastic import Increment
 
 __all__ = [
     "NOISES",

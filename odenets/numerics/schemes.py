@@ -1,9 +1,9 @@
 """Scheme records and the registry every other layer reads from.
 
 A :class:`Scheme` is metadata (name, family, order, stages, the architecture it reproduces, a
-reference) plus its numbers (a :class:`~odenets.tableau.ButcherTableau` or
-:class:`~odenets.tableau.MultistepCoefficients`). Registering a scheme is the only edit needed
-for the integrator, the network builder, the CLI listing, the order tests and the docs table
+reference) plus its numbers (a :class:`~odenets.numerics.tableau.ButcherTableau` or
+:class:`~odenets.numerics.tableau.MultistepCoefficients`). Registering a scheme is the only edit
+needed for the integrator, the network builder, the CLI listing, the order tests and the docs table
 to pick it up.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._validate import check_options, unknown_name
+from .._validate import check_options, unknown_name
 from .tableau import ButcherTableau, MultistepCoefficients
 
 __all__ = [
@@ -28,16 +28,16 @@ __all__ = [
 ]
 
 #: Scheme families and what the coefficients of each are. A family's arithmetic is one
-#: function in :mod:`odenets.steps`.
+#: function in :mod:`odenets.numerics.steps`.
 FAMILIES: dict[str, type | None] = {
     "explicit_rk": ButcherTableau,
     "multistep": MultistepCoefficients,
-    # Backward Euler / trapezoid (odenets.steps.implicit): a stiffly accurate tableau whose
+    # Backward Euler / trapezoid (odenets.numerics.steps.implicit): a stiffly accurate tableau whose
     # last stage is the one implicit stage.
     "implicit": ButcherTableau,
-    # Partitioned (symplectic) Euler / RevNet (odenets.steps.coupled): no coefficients.
+    # Partitioned (symplectic) Euler / RevNet (odenets.numerics.steps.coupled): no coefficients.
     "coupled": None,
-    # Euler–Maruyama (odenets.steps.stochastic): no coefficients, the noise is an argument.
+    # Euler–Maruyama (odenets.numerics.steps.stochastic): no coefficients, the noise is an argument.
     "stochastic": None,
 }
 
@@ -334,7 +334,7 @@ register_scheme(
     )
 )
 
-# --- implicit and coupled schemes (odenets.steps.implicit, odenets.steps.coupled) -----------
+# --- implicit and coupled schemes (numerics.steps.implicit, numerics.steps.coupled) ----------
 #: Step options of the implicit family: the realization of the solve (see docs/implicit.md).
 _IMPLICIT_OPTIONS = {
     "solver": "solve",  # "series" (PolyNet), "picard" (k unrolled iterations), "solve"

@@ -6,24 +6,21 @@ zero (``zero_init_last``), so each residual branch — and hence each step — s
 identity map. ``layers`` is the number of weight layers a field contributes to the CIFAR depth
 count (``depth = stages * layers * n + 2``).
 
-:class:`GradientField` is the special case ``F = -grad f`` of a known objective, used by deep
-unfolding.
+The special case ``F = -grad f`` of a known objective (deep unfolding) is
+:class:`odenets.numerics.gradient.GradientField`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
-from ._validate import check_int, unknown_name
+from .._validate import check_int, unknown_name
 
 __all__ = [
     "FIELDS",
     "BasicField",
     "BottleneckField",
-    "GradientField",
     "MLPField",
     "PreActField",
     "ResidualField",
@@ -183,26 +180,3 @@ def get_field(name: str) -> type[ResidualField]:
         return FIELDS[name]
     except KeyError:
         raise unknown_name("field", name, FIELDS) from None
-
-
-class GradientField(nn.Module):
-    """The gradient flow ``F(x) = -grad f(x)`` of a scalar objective ``f``.
-
-    ``f`` maps a batch ``(batch, ...)`` to per-sample values ``(batch,)`` (or a scalar sum).
-    The gradient is taken with autograd and keeps its graph while grad mode is on, so
-    parameters of an unrolled optimiser built on it (step sizes) can be trained.
-    """
-
-    def __init__(self, f: Callable[[Tensor], Tensor]) -> None:
-        super().__init__()
-        if not callable(f):
-            raise TypeError(f"f must be callable, got {type(f).__name__}")
-        self.f = f
-
-    def forward(self, x: Tensor) -> Tensor:
-        keep_graph = torch.is_grad_enabled()
-        with torch.enable_grad():
-            xg = x if x.requires_grad else x.detach().requires_grad_(True)
-            value = self.f(xg)
-            (grad,) = torch.autograd.grad(value.sum(), xg, create_graph=keep_graph)
-        return -grad if keep_graph else -grad.detach()

@@ -1,8 +1,8 @@
 """Network blocks that are literally steps of a scheme.
 
 :class:`SchemeBlock` wraps learned residual function(s) ``F`` and applies one step of a
-registered scheme through :func:`odenets.steps.prepare` — the same code ``odeint`` runs, so a
-block with tied weights and step ``h`` equals ``odeint(F, x, [0, h], scheme)[-1]``.
+registered scheme through :func:`odenets.numerics.steps.prepare` — the same code ``odeint``
+runs, so a block with tied weights and step ``h`` equals ``odeint(F, x, [0, h], scheme)[-1]``.
 :class:`Transition` is the resolution-changing block between network stages and
 :class:`SchemeStage` threads explicit step state (multistep history) through a stage.
 """
@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validate import check_number, check_options
+from .._validate import check_number, check_options
+from ..numerics.schemes import Scheme, get_scheme
+from ..numerics.steps import History, field_slots, prepare, prepare_inverse
+from ..numerics.steps.coupled import stage_input
 from .fields import conv_layer, norm_layer
 from .reversible import reversible_run
-from .schemes import Scheme, get_scheme
-from .steps import History, field_slots, prepare, prepare_inverse
-from .steps.coupled import stage_input
 
 __all__ = [
     "SHORTCUTS",
@@ -249,7 +249,7 @@ class SchemeStage(nn.Module):
     transition it is the transition's Euler history, without one the first block starts fresh.
 
     With ``reversible_backward=True`` (reversible blocks only) the blocks after the transition
-    run through :func:`odenets.reversible.reversible_run`: backward recomputes their
+    run through :func:`odenets.networks.reversible.reversible_run`: backward recomputes their
     activations from the stage output instead of storing them.
     """
 

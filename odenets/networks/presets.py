@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._validate import unknown_name
+from .._validate import unknown_name
 from .nets import SolverNet
 from .noise import StochasticDepth
 

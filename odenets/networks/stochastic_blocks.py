@@ -1,8 +1,8 @@
 """Noisy residual blocks: Euler–Maruyama steps of the block SDEs of Lu et al. (2018, §3).
 
 :class:`StochasticBlock` wraps the branch(es) of a block and a
-:class:`~odenets.noise.NoiseModel`; in training it draws ``ΔW`` from the network's
-:class:`NoiseSource` and takes one step through :func:`odenets.steps.prepare` (the
+:class:`~odenets.networks.noise.NoiseModel`; in training it draws ``ΔW`` from the network's
+:class:`NoiseSource` and takes one step through :func:`odenets.numerics.steps.prepare` (the
 ``euler_maruyama`` stepper, or the ``lm`` multistep stepper on the noisy slope — the
 stochastic LM-ResNet of Lu et al.), in evaluation it steps with the drift alone.
 :class:`StochasticTransition` is the same step between network stages, and
@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._validate import check_int, check_number
+from .._validate import check_int, check_number
+from ..numerics.schemes import Scheme, get_scheme, list_schemes
+from ..numerics.steps import History, prepare
+from ..numerics.steps.stochastic import Increment, noisy_slope
 from .blocks import SchemeStage, euler_start, scheme_coefficients
 from .noise import NoiseModel, get_noise
-from .schemes import Scheme, get_scheme, list_schemes
-from .steps import History, prepare
-from .steps.stochastic import Increment, noisy_slope
 
 __all__ = [
     "NoiseSource",

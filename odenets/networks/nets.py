@@ -15,13 +15,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._validate import check_choice, check_int, check_number
+from .._validate import check_choice, check_int, check_number
+from ..numerics.schemes import Scheme, get_scheme
+from ..numerics.steps import field_slots
 from .blocks import SHORTCUTS, SchemeBlock, SchemeStage, Transition, euler_start, make_shortcut
 from .fields import MLPField, ResidualField, conv_layer, get_field, norm_layer
 from .noise import NoiseModel
+from .retime import retime
 from .revnet import coupled_stages
-from .schemes import Scheme, get_scheme
-from .steps import field_slots
 from .stochastic_blocks import stochastic_stages
 
 __all__ = ["TIES", "SolverNet", "count_field_calls", "count_parameters", "valid_depths"]
@@ -89,15 +90,16 @@ class SolverNet(nn.Module):
             ``{"solver": "series", "order": 2}`` for PolyNet blocks of ``backward_euler``.
         reversible_backward: coupled schemes only (default True for them): recompute the
             activations of the reversible blocks from their outputs in backward
-            (:mod:`odenets.reversible`) instead of storing them. Coupled networks split the
+            (:mod:`odenets.networks.reversible`) instead of storing them. Coupled networks split the
             channels into halves; every block holds half-width fields ``[F, G]`` and counts
             ``2 * layers`` towards ``depth`` (RevNet-38: 3 units per stage), transitions
-            are :class:`~odenets.revnet.CoupledTransition` s.
+            are :class:`~odenets.networks.revnet.CoupledTransition` s.
         noise: ``"shake_shake"``, ``"stochastic_depth"``, ``"gaussian"`` or a
-            :class:`~odenets.noise.NoiseModel`: every residual unit becomes an Euler–Maruyama
-            step (:mod:`odenets.stochastic_blocks`), sampled in training, the drift in
-            evaluation; needs ``scheme="euler_maruyama"`` (or a multistep scheme such as
-            ``lm``). Its random source is ``self.noise_source`` (``.seed(s)``).
+            :class:`~odenets.networks.noise.NoiseModel`: every residual unit becomes an
+            Euler–Maruyama step (:mod:`odenets.networks.stochastic_blocks`), sampled in
+            training, the drift in evaluation; needs ``scheme="euler_maruyama"`` (or a
+            multistep scheme such as ``lm``). Its random source is ``self.noise_source``
+            (``.seed(s)``).
     """
 
     def __init__(
@@ -170,11 +172,11 @@ class SolverNet(nn.Module):
             return make_shortcut(shortcut, cin, cout, self.down_stride, spatial)
 
         self.noise_source = None
-        if noise is not None:  # noisy blocks, see odenets.stochastic_blocks
+        if noise is not None:  # noisy blocks, see odenets.networks.stochastic_blocks
             stages, self.noise_source = stochastic_stages(
                 self, noise, make_field, make_transition_shortcut, n, learn, params
             )
-        elif coupled:  # RevNet units, see odenets.revnet
+        elif coupled:  # RevNet units, see odenets.networks.revnet
             stages = coupled_stages(
                 self.scheme,
                 widths,
@@ -248,9 +250,7 @@ class SolverNet(nn.Module):
     def retimed(self, scheme: str | Scheme | None = None, steps: int | None = None) -> SolverNet:
         """For ``tie="all"`` nets: a view sharing every parameter whose stages integrate their
         tied ``F`` with ``scheme`` in ``steps`` steps over the same stage time (scheme transfer,
-        Queiruga et al. 2020); see :func:`odenets.transfer.retime`."""
-        from .transfer import retime
-
+        Queiruga et al. 2020); see :func:`odenets.networks.retime.retime`."""
         return retime(self, scheme, steps)
 
     def check_input(self, x: Tensor) -> None:

@@ -1,8 +1,8 @@
 """The training-workflow subcommands of the ``odenets`` CLI: compare, train, eval, transfer.
 
-Each ``add_<name>(subparsers)`` adds one subcommand and sets its ``func``; :mod:`odenets.cli`
-wires them in. Results go to stdout (a table, or JSON with ``--json`` and nothing else),
-progress bars and notes to stderr.
+Each ``add_<name>(subparsers)`` adds one subcommand and sets its ``func``;
+:mod:`odenets.workflow.cli` wires them in. Results go to stdout (a table, or JSON with
+``--json`` and nothing else), progress bars and notes to stderr.
 """
 
 from __future__ import annotations
@@ -14,41 +14,15 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
+from .cli_args import CLIError, csv_list, positive_int
+
 __all__ = ["add_compare", "add_eval", "add_train", "add_transfer"]
-
-
-def _csv(kind: Callable[[str], object], what: str) -> Callable[[str], list]:
-    def parse(text: str) -> list:
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {what}, got {text!r}"
-            )
-        try:
-            return [kind(t) for t in items]
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {what}, got {text!r}"
-            ) from None
-
-    return parse
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _friendly(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn a missing optional package and a diverged run into one-line errors."""
 
     def run(args: argparse.Namespace) -> int:
-        from .cli import CLIError
         from .train import TrainingDiverged
 
         try:
@@ -75,11 +49,11 @@ def _data_args(p: argparse.ArgumentParser, default: str | None = "digits") -> No
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    from .nets import TIES
+    from ..networks.nets import TIES
 
     p.add_argument("--scheme", help="override the preset's scheme (see `odenets list`)")
-    p.add_argument("--depth", type=_positive, help="override the depth (6n+2 for basic fields)")
-    p.add_argument("--widths", type=_csv(int, "integers"), help="stage widths, e.g. 16,32,64")
+    p.add_argument("--depth", type=positive_int, help="override the depth (6n+2 for basic fields)")
+    p.add_argument("--widths", type=csv_list(int, "integers"), help="stage widths, e.g. 16,32,64")
     p.add_argument("--tie", choices=TIES, help="override the weight tying")
     p.add_argument("--field", help="override the residual function (basic, preact, ...)")
 
@@ -88,37 +62,37 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_compare(sub) -> None:
-    from .nets import TIES
+    from ..networks.nets import TIES
 
     p = sub.add_parser("compare", help="train one small net per scheme and tabulate accuracy")
     p.add_argument(
         "--schemes",
-        type=_csv(str, "scheme names"),
+        type=csv_list(str, "scheme names"),
         help="schemes to compare (default: euler,heun,lm unless --models is given)",
     )
     p.add_argument(
         "--models",
-        type=_csv(str, "model names"),
+        type=csv_list(str, "model names"),
         default=[],
         help="presets to compare as well (see `odenets list`)",
     )
     _data_args(p)
-    p.add_argument("--epochs", type=_positive, help="epochs per run (default: per dataset)")
+    p.add_argument("--epochs", type=positive_int, help="epochs per run (default: per dataset)")
     p.add_argument(
         "--seeds",
-        type=_csv(int, "integers"),
+        type=csv_list(int, "integers"),
         default=[0],
         help="seeds; several give mean ± std (default: 0)",
     )
-    p.add_argument("--depth", type=_positive, help="depth of every SolverNet")
-    p.add_argument("--widths", type=_csv(int, "integers"), help="stage widths, e.g. 16,32,64")
+    p.add_argument("--depth", type=positive_int, help="depth of every SolverNet")
+    p.add_argument("--widths", type=csv_list(int, "integers"), help="stage widths, e.g. 16,32,64")
     p.add_argument("--tie", choices=TIES, default="none")
-    p.add_argument("--batch-size", type=_positive)
+    p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument(
         "--threads",
-        type=_positive,
+        type=positive_int,
         default=1,
         help="CPU threads (default: 1; these small nets gain nothing from more)",
     )
@@ -160,10 +134,10 @@ def add_train(sub) -> None:
     _data_args(p)
     p.add_argument("--download", action="store_true", help="fetch CIFAR-10 into --data-dir")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    p.add_argument("--epochs", type=_positive, default=10)
+    p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive_int,
         default=128,
         help="global batch size, split over torchrun processes (default: 128)",
     )
@@ -183,16 +157,16 @@ def add_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     p.add_argument(
         "--stop-after",
-        type=_positive,
+        type=positive_int,
         help="stop after this many epochs of this run (resume later)",
     )
     p.add_argument(
         "--incremental",
-        type=_csv(_positive, "step counts"),
+        type=csv_list(positive_int, "step counts"),
         help="tie='all' nets: steps per stage for successive phases, e.g. 1,2,4",
     )
     p.add_argument("--compile", action="store_true", help="use torch.compile")
-    p.add_argument("--threads", type=_positive, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="print each epoch's metrics as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -214,8 +188,8 @@ def _overrides(args) -> dict:
 
 
 def _run_train(args) -> int:
-    from ._validate import check_choice
-    from .models import list_models
+    from .._validate import check_choice
+    from ..networks.presets import list_models
     from .train import TrainConfig, train
 
     check_choice("model", args.model, list_models())
@@ -271,9 +245,9 @@ def _run_train(args) -> int:
 
 
 def _load(path: str, data: str | None, data_dir: str | None):
+    from ..networks.retime import retime
     from .checkpoint import build_model, load_checkpoint
     from .data import load_dataset
-    from .transfer import retime
 
     ckpt = load_checkpoint(path)
     model = build_model(ckpt.get("model_spec"))
@@ -338,10 +312,12 @@ def add_transfer(sub) -> None:
         "transfer", help="evaluate a weight-tied checkpoint under other schemes and step counts"
     )
     p.add_argument("checkpoint", help="checkpoint of a tie='all' model")
-    p.add_argument("--schemes", type=_csv(str, "scheme names"), default=["euler", "heun", "rk4"])
+    p.add_argument(
+        "--schemes", type=csv_list(str, "scheme names"), default=["euler", "heun", "rk4"]
+    )
     p.add_argument(
         "--steps",
-        type=_csv(_positive, "step counts"),
+        type=csv_list(positive_int, "step counts"),
         default=[1, 2, 4, 8],
         help="steps per network stage (default: 1,2,4,8)",
     )
@@ -351,8 +327,9 @@ def add_transfer(sub) -> None:
 
 
 def _run_transfer(args) -> int:
+    from ..networks.retime import stage_steps
     from .compare import format_table
-    from .transfer import stage_steps, transfer
+    from .transfer import transfer
 
     _, model, dataset = _load(args.checkpoint, args.data, args.data_dir)
     rows = transfer(model, dataset, args.schemes, args.steps)

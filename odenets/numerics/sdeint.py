@@ -2,7 +2,7 @@
 
 ``sdeint(drift, diffusion, y0, t)`` integrates the Itô SDE ``dY = a(t, Y) dt + b(t, Y) ⊙ dW``
 with diagonal noise on the grid ``t``, one step per interval, through the same stepper
-(:func:`odenets.steps.prepare`) that the stochastic network blocks run. The Brownian
+(:func:`odenets.numerics.steps.prepare`) that the stochastic network blocks run. The Brownian
 increments are an argument (``increments``) or drawn from an explicit ``torch.Generator``;
 nothing reads global random state. With ``backend="torchsde"`` the call is handed to torchsde
 (other methods such as ``milstein`` or ``srk``, and the adjoint of Li et al. 2020).
@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._validate import check_choice
-from .integrate import check_grid, check_state, checked_rate, walk
+from .._validate import check_choice
+from .odeint import check_grid, check_state, checked_rate, walk
 from .schemes import Scheme, get_scheme, list_schemes
 from .steps import prepare
 

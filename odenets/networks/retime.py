@@ -5,28 +5,26 @@ A ``tie="all"`` :class:`~odenets.SolverNet` learns one residual function ``F`` p
 stage and integrates it over that stage's time ``T = steps * h``. If the net really learned an
 ODE, integrating the same ``F`` with another scheme or step count (same ``T``) should give
 about the same accuracy; a net that only works with its training scheme has learned a
-discrete map. :func:`retime` builds such a re-timed view (sharing every parameter) and
-:func:`transfer` tabulates test accuracy over schemes x step counts.
+discrete map. :func:`retime` builds such a re-timed view (sharing every parameter);
+:func:`odenets.workflow.transfer.transfer` tabulates test accuracy over schemes x step counts.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 
 from torch import nn
 
-from ._validate import check_int
+from .._validate import check_int
+from ..numerics.schemes import Scheme, get_scheme
 from .blocks import SchemeBlock, SchemeStage
-from .data import Dataset
-from .nets import SolverNet, count_field_calls
-from .schemes import Scheme, get_scheme
 
-__all__ = ["retime", "stage_steps", "transfer"]
+__all__ = ["check_tied", "retime", "stage_steps"]
 
 
-def _check_tied(net: SolverNet) -> None:
-    if not isinstance(net, SolverNet):
+def check_tied(net: nn.Module) -> None:
+    """Raise unless ``net`` is a weight-tied (``tie="all"``) SolverNet of plain scheme steps."""
+    if not isinstance(net, nn.Module) or not hasattr(net, "tie") or not hasattr(net, "stages"):
         raise TypeError(f"expected a SolverNet, got {type(net).__name__}")
     if net.tie != "all":
         raise ValueError(
@@ -47,14 +45,14 @@ def _check_tied(net: SolverNet) -> None:
         )
 
 
-def stage_steps(net: SolverNet) -> list[int]:
+def stage_steps(net: nn.Module) -> list[int]:
     """Scheme steps in each network stage (transitions excluded)."""
     return [len(stage.blocks) for stage in net.stages]
 
 
 def retime(
-    net: SolverNet, scheme: str | Scheme | None = None, steps: int | None = None
-) -> SolverNet:
+    net: nn.Module, scheme: str | Scheme | None = None, steps: int | None = None
+) -> nn.Module:
     """A view of the weight-tied ``net`` whose stages take ``steps`` steps of ``scheme``.
 
     Each stage keeps its total time ``T = sum of its step sizes``; the new step is
@@ -64,7 +62,7 @@ def retime(
     scheme's default coefficients. ``scheme=None`` keeps the net's scheme, ``steps=None`` its
     step counts; when nothing changes the result is ``net`` itself.
     """
-    _check_tied(net)
+    check_tied(net)
     target = net.scheme if scheme is None else get_scheme(scheme)
     if steps is not None:
         check_int("steps", steps, 1)
@@ -92,36 +90,3 @@ def retime(
     view.stages = nn.Sequential(*stages)
     view.scheme = target
     return view
-
-
-def transfer(
-    net: SolverNet,
-    dataset: Dataset,
-    schemes: Sequence[str],
-    steps: Sequence[int],
-    batch_size: int = 500,
-) -> list[dict]:
-    """Test accuracy of ``net`` re-timed with every scheme in ``schemes`` and every step count
-    in ``steps`` (per stage). Rows: ``scheme, steps, f_evals, test_accuracy``."""
-    from .train import evaluate
-
-    _check_tied(net)
-    if not schemes or not steps:
-        raise ValueError("transfer needs at least one scheme and one step count")
-    targets = [get_scheme(s) for s in schemes]
-    counts = [check_int("steps", n, 1) for n in steps]
-    probe = dataset.prepare(dataset.x_test[:1])
-    rows = []
-    for scheme in targets:
-        for m in counts:
-            view = retime(net, scheme, m)
-            result = evaluate(view, dataset, batch_size=batch_size)
-            rows.append(
-                {
-                    "scheme": scheme.name,
-                    "steps": m,
-                    "f_evals": count_field_calls(view, probe),
-                    "test_accuracy": result["accuracy"],
-                }
-            )
-    return rows

@@ -1,7 +1,7 @@
 """Solving ``z = g(z)``: fixed-point and Anderson iteration, and the implicit-function gradient.
 
-This module knows nothing about schemes; :mod:`odenets.steps.implicit` builds the map ``g`` of
-an implicit step (backward Euler: ``g(z) = y + h F(z)``) and calls :func:`implicit_solve`.
+This module knows nothing about schemes; :mod:`odenets.numerics.steps.implicit` builds the map
+``g`` of an implicit step (backward Euler: ``g(z) = y + h F(z)``) and calls :func:`implicit_solve`.
 
 Forward, the iteration runs without autograd. The result is ``y = g(z*)`` evaluated once with
 autograd, and an identity node in front of it replaces the incoming gradient ``u`` by the
@@ -24,7 +24,7 @@ from itertools import pairwise
 import torch
 from torch import Tensor
 
-from ._validate import check_choice, check_int, check_number
+from .._validate import check_choice, check_int, check_number
 
 __all__ = [
     "ConvergenceError",
@@ -153,8 +153,8 @@ def _fail(what: str, res: float, count: int, tol: float, on_failure: str) -> Non
     message = (
         f"{what} did not converge: relative residual {res:.3g} > tol {tol:.3g} after "
         f"{count} iterations. A unique solution needs h*Lip(F) < 1 (see "
-        "odenets.contraction); try a smaller h, Anderson acceleration (anderson=5), a larger "
-        "max_iter, or solver='series'/'picard'"
+        "odenets.networks.contraction); try a smaller h, Anderson acceleration (anderson=5), "
+        "a larger max_iter, or solver='series'/'picard'"
     )
     if on_failure == "warn":
         warnings.warn(message, ConvergenceWarning, stacklevel=4)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ._validate import check_int, check_number
+from .._validate import check_int, check_number
 from .reversible import frozen_buffers
 
 __all__ = ["lipschitz_estimate", "spectral_normalize"]

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, fields, replace
 
 import torch
 
-from ._validate import check_choice, check_int
+from .._validate import check_choice, check_int
+from ..networks.nets import count_field_calls, count_parameters
+from ..networks.presets import list_models
+from ..numerics.schemes import get_scheme
 from .data import load_dataset
-from .models import list_models
-from .nets import count_field_calls, count_parameters
-from .schemes import get_scheme
 from .train import TrainConfig, train
 
 __all__ = ["DEFAULTS", "CompareConfig", "compare", "format_table", "markdown_table"]

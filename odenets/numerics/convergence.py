@@ -3,7 +3,7 @@
 :func:`convergence_study` integrates a problem with a closed-form solution on grids of
 ``n = 10, 20, 40, ...`` steps and fits the slope of ``log(error)`` against ``log(h)``; the
 slope is the measured global order, to set beside the order the registry declares.
-``odenets orders`` prints the table and can plot the errors.
+``odenets orders`` prints the table and can plot the errors (:mod:`odenets.workflow.plots`).
 """
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ._validate import check_int, check_number, unknown_name
-from .integrate import odeint
+from .._validate import check_int, check_number, unknown_name
+from .odeint import odeint
 from .schemes import get_scheme, list_schemes
 
-__all__ = ["PROBLEMS", "KnownSolution", "convergence_study", "ode_order", "plot_convergence"]
+__all__ = ["PROBLEMS", "KnownSolution", "convergence_study", "ode_order"]
 
 
 @dataclass(frozen=True)
@@ -135,29 +134,3 @@ def convergence_study(
             }
         )
     return rows
-
-
-def plot_convergence(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    """Save a log-log PNG of error against step size, one line per scheme."""
-    from .plots import pyplot
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for r in rows:
-        ax.loglog(
-            r["h"],
-            r["errors"],
-            "o-",
-            label=f"{r['scheme']} (declared {r['declared_order']:g}, "
-            f"measured {r['measured_order']:.2f})",
-        )
-    ax.set_xlabel("step size h")
-    ax.set_ylabel("max error at the final time")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    ax.set_title(title or "global error vs step size")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

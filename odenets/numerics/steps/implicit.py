@@ -17,8 +17,8 @@ one of three ways (the ``solver`` option):
   power it is mpoly ``x + F(x) + G(F(x))``. Stage ``s - 1 + j`` is the ``j``-th power.
 * ``"picard"``, ``iterations = k``: ``k`` unrolled fixed-point iterations from ``y``.
 * ``"solve"``: iterate (Anderson-accelerated) to ``tol``; the gradient comes from the implicit
-  function theorem (:func:`odenets.implicit.implicit_solve`), so memory does not grow with the
-  iteration count. ``odeint`` uses this by default.
+  function theorem (:func:`odenets.numerics.fixed_point.implicit_solve`), so memory does not
+  grow with the iteration count. ``odeint`` uses this by default.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 
 from torch import Tensor
 
-from .._validate import check_choice, check_int
-from ..implicit import SolveSettings, SolveStats, implicit_solve
+from ..._validate import check_choice, check_int
+from ..fixed_point import SolveSettings, SolveStats, implicit_solve
 from ..schemes import Scheme
 from ..tableau import ButcherTableau
 from ._ops import axpy, scale, shift

@@ -1,6 +1,6 @@
 """Fixed-grid integration with any registered scheme, and a torchdiffeq bridge.
 
-``odeint(f, y0, t, scheme)`` walks the grid ``t`` calling :func:`odenets.steps.prepare`'s
+``odeint(f, y0, t, scheme)`` walks the grid ``t`` calling :func:`odenets.numerics.steps.prepare`'s
 stepper once per interval — the same arithmetic a :class:`~odenets.SchemeBlock` runs. With
 ``backend="torchdiffeq"`` the call is handed to torchdiffeq (adaptive methods such as
 ``dopri5``; ``adjoint=True`` for the O(1)-memory adjoint of Chen et al. 2018).
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._validate import check_choice
+from .._validate import check_choice
 from .schemes import Scheme, get_scheme
 from .steps import prepare
 

@@ -2,7 +2,7 @@
 
 These records hold numbers only. They are checked once, at construction, so that every scheme
 built on them is at least consistent (order >= 1) and, for multistep methods, zero-stable.
-The arithmetic that uses them lives in :mod:`odenets.steps`.
+The arithmetic that uses them lives in :mod:`odenets.numerics.steps`.
 """
 
 from __future__ import annotations

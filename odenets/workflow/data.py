@@ -2,7 +2,8 @@
 
 Three are built in: ``digits`` (scikit-learn's bundled 8x8 digits, the embedded default),
 ``mnist1d`` (the procedural 1-D sequences of the ``mnist1d`` package, for ``dims=1`` models)
-and ``cifar10`` (the standard ``cifar-10-batches-py`` pickle batches, see :mod:`odenets.cifar`).
+and ``cifar10`` (the standard ``cifar-10-batches-py`` pickle batches, see
+:mod:`odenets.workflow.cifar`).
 Augmentation is tensor ops whose random parameters are drawn per sample and per epoch from a
 seeded generator, so a sample's augmentation does not depend on batching, resumption or the
 number of processes.
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._validate import check_choice, check_int
+from .._validate import check_choice, check_int
 
 __all__ = ["DATASETS", "Dataset", "RandomCropFlip", "list_datasets", "load_dataset"]
 

@@ -7,9 +7,9 @@ RevNet keeps its resolution-changing units ordinary, non-reversible blocks (Gome
     y1 = P(x1) + h F(x2)          F: C_in/2 -> C_out/2, strided
     y2 = P(x2) + h G(y1)          G: C_out/2 -> C_out/2
 
-i.e. one ``coupled_euler`` step (through :func:`odenets.steps.prepare`) from
+i.e. one ``coupled_euler`` step (through :func:`odenets.numerics.steps.prepare`) from
 ``(P(x1), P(x2))`` whose first rate is ``F`` of the unprojected ``x2`` — the coupled analogue
-of :class:`odenets.blocks.Transition`.
+of :class:`odenets.networks.blocks.Transition`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ._validate import check_number
-from .steps import prepare
-from .steps.coupled import split_dim, stage_input
+from .._validate import check_number
+from ..numerics.steps import prepare
+from ..numerics.steps.coupled import split_dim, stage_input
 
 __all__ = ["CoupledTransition", "coupled_stages"]
 

@@ -11,13 +11,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._format import text_table
+from .._format import text_table
+from .cli_args import CLIError, package_version
 
 __all__ = ["CLIError", "main"]
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,8 +30,8 @@ def add_list(sub) -> None:
 
 
 def _run_list(args) -> int:
-    from .models import list_models, model_info
-    from .schemes import get_scheme, list_schemes
+    from ..networks.presets import list_models, model_info
+    from ..numerics.schemes import get_scheme, list_schemes
 
     rows = [("scheme", "family", "order", "stages", "architecture")]
     for name in list_schemes():
@@ -63,8 +60,8 @@ def add_orders(sub) -> None:
 def _run_orders(args) -> int:
     import json
 
-    from .analysis import convergence_study, plot_convergence
-    from .plots import check_png
+    from ..numerics.convergence import convergence_study
+    from .plots import check_png, plot_convergence
 
     schemes = None if args.schemes is None else [s.strip() for s in args.schemes.split(",")]
     try:
@@ -95,9 +92,7 @@ def _run_orders(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="odenets", description="Deep residual networks as numerical integrators.")
-    from . import __version__
-
-    parser.add_argument("--version", action="version", version=f"odenets {__version__}")
+    parser.add_argument("--version", action="version", version=f"odenets {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     add_list(sub)
@@ -106,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in (add_compare, add_train, add_eval, add_transfer):
         add(sub)
-    from .unfold.cli import add_unfold
+    from .unfold_cli import add_unfold
 
     add_unfold(sub)
     return parser

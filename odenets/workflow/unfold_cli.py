@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from .._format import text_table
-from ..plots import check_png, pyplot
+from .plots import check_png, pyplot
 
 __all__ = ["EXPERIMENTS", "add_unfold", "plot_result"]
 
@@ -31,7 +31,7 @@ def add_unfold(sub) -> None:
 
 
 def _run(args) -> int:
-    from . import experiments
+    from ..unfold import experiments
 
     check_png(args.plot)
     run = getattr(experiments, f"{args.experiment}_experiment")

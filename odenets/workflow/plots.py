@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["check_png", "plot_compare", "pyplot"]
+__all__ = ["check_png", "plot_compare", "plot_convergence", "pyplot"]
 
 
 def pyplot():
@@ -28,8 +28,8 @@ def check_png(path: str | None) -> str | None:
 
 
 def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    """Save a PNG of :func:`odenets.compare.compare` results: test accuracy (mean ± std over
-    seeds) against parameters and against residual-function evaluations per forward."""
+    """Save a PNG of :func:`odenets.workflow.compare.compare` results: test accuracy (mean ± std
+    over seeds) against parameters and against residual-function evaluations per forward."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, key, label in (
@@ -57,6 +57,30 @@ def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> 
     axes[0].set_ylabel("test accuracy (%)")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_convergence(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
+    """Save a log-log PNG of error against step size, one line per scheme."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for r in rows:
+        ax.loglog(
+            r["h"],
+            r["errors"],
+            "o-",
+            label=f"{r['scheme']} (declared {r['declared_order']:g}, "
+            f"measured {r['measured_order']:.2f})",
+        )
+    ax.set_xlabel("step size h")
+    ax.set_ylabel("max error at the final time")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    ax.set_title(title or "global error vs step size")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)

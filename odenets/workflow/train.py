@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from ._validate import check_choice, check_int, check_number
+from .._validate import check_choice, check_int, check_number
 from .checkpoint import (
     CheckpointError,
     build_model,
@@ -211,7 +211,7 @@ def _forward_model(base: nn.Module, config: TrainConfig, epoch: int) -> nn.Modul
     steps = _phase(config, epoch)
     if steps is None:
         return base
-    from .transfer import retime
+    from ..networks.retime import retime
 
     return retime(base, steps=steps)
 
