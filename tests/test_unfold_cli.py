@@ -6,7 +6,7 @@ import pytest
 
 from odenets.unfold import experiments
 from odenets.workflow.cli import main
-from odenets.workflow.unfold_cli import plot_result, report
+from odenets.workflow.cmd_unfold import plot_result, report
 
 
 def test_seed_json_is_the_only_stdout(capsys):

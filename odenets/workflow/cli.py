@@ -97,13 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     add_list(sub)
     add_orders(sub)
-    from .commands import add_compare, add_eval, add_train, add_transfer
+    from .cmd_compare import add_compare
+    from .cmd_eval import add_eval, add_transfer
+    from .cmd_train import add_train
+    from .cmd_unfold import add_unfold
 
-    for add in (add_compare, add_train, add_eval, add_transfer):
+    for add in (add_compare, add_train, add_eval, add_transfer, add_unfold):
         add(sub)
-    from .unfold_cli import add_unfold
-
-    add_unfold(sub)
     return parser
 
 
