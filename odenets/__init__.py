@@ -8,17 +8,18 @@ written once (coefficients plus one step function) and drives :func:`odeint`, th
 from importlib.metadata import PackageNotFoundError, version
 
 from . import unfold  # deep unfolding: odenets.unfold.RidgeRegression, ...
-from .networks.blocks import SchemeBlock, SchemeStage, Transition
+from .networks.blocks import SchemeBlock, StochasticBlock, Transition
 from .networks.contraction import lipschitz_estimate, spectral_normalize
-from .networks.fields import FIELDS
+from .networks.fields import FIELDS, get_field, list_fields, register_field
 from .networks.nets import SolverNet, count_field_calls, count_parameters, valid_depths
-from .networks.noise import GaussianNoise, NoiseModel, ShakeShake, StochasticDepth
+from .networks.noise import GaussianNoise, NoiseModel, NoiseSource, ShakeShake, StochasticDepth
 from .networks.presets import create_model, list_models, model_info, register_model
-from .networks.stochastic_blocks import NoiseSource, StochasticBlock
+from .networks.stages import SchemeStage
+from .numerics.families import Family, get_family, list_families, register_family
 from .numerics.fixed_point import ConvergenceError, ConvergenceWarning
 from .numerics.gradient import GradientField
 from .numerics.odeint import odeint
-from .numerics.schemes import Scheme, get_scheme, list_schemes, register_scheme
+from .numerics.schemes import Coefficient, Scheme, get_scheme, list_schemes, register_scheme
 from .numerics.sdeint import sdeint
 from .numerics.tableau import ButcherTableau, MultistepCoefficients
 
@@ -30,8 +31,10 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "FIELDS",
     "ButcherTableau",
+    "Coefficient",
     "ConvergenceError",
     "ConvergenceWarning",
+    "Family",
     "GaussianNoise",
     "GradientField",
     "MultistepCoefficients",
@@ -49,12 +52,18 @@ __all__ = [
     "count_field_calls",
     "count_parameters",
     "create_model",
+    "get_family",
+    "get_field",
     "get_scheme",
     "lipschitz_estimate",
+    "list_families",
+    "list_fields",
     "list_models",
     "list_schemes",
     "model_info",
     "odeint",
+    "register_family",
+    "register_field",
     "register_model",
     "register_scheme",
     "sdeint",

@@ -46,6 +46,21 @@ def test_tied_stage_equals_odeint_trajectory(name):
     torch.testing.assert_close(stage(x), expected[-1], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", on.list_schemes(where=lambda f: f.noise == "increment"))
+@pytest.mark.parametrize("h", [1.0, 0.3])
+def test_sde_block_equals_one_sdeint_step(name, h):
+    """An SDE block's fields are its drift and diffusion slots and the increment is its state:
+    one step equals sdeint over [0, h] with the same increment."""
+    drift, diffusion = Smooth(0.6), Smooth(-0.4)
+    block = on.SchemeBlock(name, [drift, diffusion], h, learn=False)
+    x = torch.randn(2, 4, 3, dtype=torch.float64)
+    dw = torch.randn(1, *x.shape, dtype=torch.float64) * h**0.5
+    expected = on.sdeint(as_ode(drift), as_ode(diffusion), x, [0.0, h], name, increments=dw)
+    y, state = block.step(x, dw[0])
+    torch.testing.assert_close(y, expected[-1], rtol=0, atol=1e-12)
+    assert state is None  # the increment is consumed
+
+
 def test_euler_block_is_the_resnet_update():
     field = on.FIELDS["basic"](4, dims=2).double()
     nn.init.normal_(field.bn2.weight)  # undo zero init so F is not trivially 0
@@ -73,7 +88,7 @@ def test_lm_history_continues_from_a_transition():
     g, f = nn.Linear(2, 4).double(), Smooth(0.4)
     shortcut = PadShortcut(2, 4, stride=1)
     block = on.SchemeBlock("lm", f)
-    stage = on.SchemeStage([block], on.Transition(g, shortcut))
+    stage = on.SchemeStage([block], on.Transition("lm", g, shortcut))
     x = torch.randn(3, 2, dtype=torch.float64)
     px = shortcut(x)
     y1 = px + g(x)

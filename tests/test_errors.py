@@ -73,9 +73,13 @@ def test_unknown_keyword_arguments_are_type_errors():
     with pytest.raises(TypeError, match="depht"):
         on.create_model("resnet20", depht=32)
     with pytest.raises(TypeError, match=r"unexpected option\(s\) \['kk'\]; allowed: \['k'\]"):
-        on.odeint(f, Y0, [0, 1, 2], "lm", options={"kk": 0.3})
+        on.odeint(f, Y0, [0, 1, 2], "lm", coefficients={"kk": 0.3})
     with pytest.raises(TypeError, match=r"unexpected option\(s\) \['k'\]; allowed: none"):
-        on.odeint(f, Y0, [0, 1], "rk4", options={"k": 0.3})
+        on.odeint(f, Y0, [0, 1], "rk4", coefficients={"k": 0.3})
+    with pytest.raises(TypeError, match=r"\['k'\] are coefficients of scheme 'lm', not options"):
+        on.odeint(f, Y0, [0, 1], "lm", options={"k": 0.3})
+    with pytest.raises(TypeError, match=r"unexpected option\(s\) \['solvr'\]"):
+        on.odeint(f, Y0, [0, 1], "backward_euler", options={"solvr": "picard"})
 
 
 def test_duplicate_registration_is_rejected():
@@ -120,10 +124,29 @@ def test_multistep_coefficients_must_be_consistent_and_zero_stable():
         MultistepCoefficients(a=(-0.5, 1.5), b=(2.5, 0))
 
 
-@pytest.mark.parametrize("k", [-1.0, 1.5])
+@pytest.mark.parametrize("k", [-1.0, 1.5, float("nan"), float("inf")])
 def test_lm_coefficient_outside_the_stable_range(k):
-    with pytest.raises(ValueError, match="not zero-stable"):
-        on.odeint(f, Y0, [0, 1, 2], "lm", options={"k": k})
+    with pytest.raises(ValueError, match=r"must lie in \(-1, 1\] \(consistent and zero-stable"):
+        on.odeint(f, Y0, [0, 1, 2], "lm", coefficients={"k": k})
+    with pytest.raises(ValueError, match=r"must lie in \(-1, 1\]"):
+        on.SolverNet("lm", depth=8, learn=False, coefficients={"k": k})
+
+
+def test_lm_coefficient_of_the_wrong_type():
+    with pytest.raises(TypeError, match="coefficient k must be a number, got str"):
+        on.odeint(f, Y0, [0, 1, 2], "lm", coefficients={"k": "a"})
+
+
+def test_scheme_records_are_validated():
+    tableau = on.ButcherTableau(a=[[1]], b=[1], c=[1])  # backward Euler's
+    with pytest.raises(ValueError, match="family 'explicit_rk' needs a strictly lower-triangular"):
+        on.Scheme("bad_euler", "explicit_rk", 1, 1, "-", "-", tableau)
+    ok = on.get_scheme("euler").tableau
+    for order in (float("inf"), float("nan"), 0, -1):
+        with pytest.raises(ValueError, match="order must be a finite positive number"):
+            on.Scheme("bad_order", "explicit_rk", order, 1, "-", "-", ok)
+    with pytest.raises(ValueError, match="unknown scheme family 'explicit'"):
+        on.Scheme("bad_family", "explicit", 1, 1, "-", "-", ok)
 
 
 def test_multistep_needs_a_uniform_grid():
@@ -151,7 +174,7 @@ def test_bad_network_options():
         on.SolverNet("euler", dims=3)
     with pytest.raises(ValueError, match="h must be > 0"):
         on.SolverNet("euler", h=0)
-    with pytest.raises(ValueError, match="has 2 stages: give one module"):
+    with pytest.raises(ValueError, match="reads 2 field slot\\(s\\) per step: give one module"):
         on.SchemeBlock("heun", [torch.nn.Identity()] * 3)
     with pytest.raises(ValueError, match="an MLP field has no spatial stride"):
         on.FIELDS["mlp"](4, stride=2)

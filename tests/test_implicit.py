@@ -147,7 +147,7 @@ def test_series_with_distinct_fields_is_mpoly():
     x = torch.randn(3, 4, dtype=DT)
     block = on.SchemeBlock("backward_euler", [f, g], options={"solver": "series", "order": 2})
     torch.testing.assert_close(block(x), x + f(x) + g(f(x)), rtol=0, atol=1e-15)
-    with pytest.raises(ValueError, match="2 stages"):
+    with pytest.raises(ValueError, match="2 field slot"):
         on.SchemeBlock("backward_euler", [f, g, f], options={"solver": "series", "order": 2})
 
 

@@ -2,7 +2,8 @@
 the top-level package), siblings do not import each other, and there is no import cycle.
 
 Every ``import`` / ``from ... import`` in every module is counted, including the ones inside
-functions, so a lazy import cannot hide an upward edge or a cycle.
+functions, so a lazy import cannot hide an upward edge or a cycle. Only imports under
+``if TYPE_CHECKING:`` (annotations, never executed) are left out.
 """
 
 from __future__ import annotations
@@ -50,8 +51,16 @@ def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {
+            id(n)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and ast.unparse(block.test).endswith("TYPE_CHECKING")
+            for n in ast.walk(block)
+        }
         targets: set[str] = set()
         for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 targets.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom):

@@ -24,13 +24,16 @@ def test_registry_holds_the_design_table():
 @pytest.mark.parametrize("name", on.list_schemes())
 def test_scheme_metadata_is_complete(name):
     s = on.get_scheme(name)
-    assert s.name == name and s.family in on.numerics.schemes.FAMILIES
+    assert s.name == name and s.family in on.list_families()
     assert s.order > 0 and s.stages >= 1 and s.architecture and s.reference
+    assert s.capabilities is on.get_family(s.family)
 
 
-@pytest.mark.parametrize("name", on.list_schemes("explicit_rk"))
-def test_rk_tableaux_are_explicit(name):
-    tableau = on.get_scheme(name).coefficients
+@pytest.mark.parametrize(
+    "name", on.list_schemes(where=lambda f: f.explicit and f.tableau is ButcherTableau)
+)
+def test_explicit_tableaux_are_explicit(name):
+    tableau = on.get_scheme(name).tableau
     assert tableau.explicit and not tableau.implicit
 
 
@@ -75,10 +78,21 @@ def test_register_a_new_scheme_and_use_it_everywhere():
             a=[[], [alpha]], b=[1 - 1 / (2 * alpha), 1 / (2 * alpha)], c=[0, alpha]
         )
         on.register_scheme(on.Scheme(name, "explicit_rk", 2, 2, "two-stage block", "test", tableau))
-    t = torch.linspace(0, 1, 11, dtype=torch.float64)
-    ref = on.odeint(lambda t, y: -y, torch.ones(1, dtype=torch.float64), t, "ralston")
-    out = on.odeint(lambda t, y: -y, torch.ones(1, dtype=torch.float64), t, name)
-    torch.testing.assert_close(out, ref, rtol=1e-4, atol=0)  # same order, close values
-    net = on.SolverNet(name, depth=8)
-    assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
-    on.numerics.schemes._REGISTRY.pop(name)
+    try:
+        t = torch.linspace(0, 1, 11, dtype=torch.float64)
+        ref = on.odeint(lambda t, y: -y, torch.ones(1, dtype=torch.float64), t, "ralston")
+        out = on.odeint(lambda t, y: -y, torch.ones(1, dtype=torch.float64), t, name)
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=0)  # same order, close values
+        net = on.SolverNet(name, depth=8)
+        assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+    finally:
+        on.numerics.schemes.unregister_scheme(name)
+    assert name not in on.list_schemes()
+
+
+def test_duplicate_scheme_needs_an_explicit_replace():
+    euler = on.get_scheme("euler")
+    with pytest.raises(ValueError, match="replace=True"):
+        on.register_scheme(euler)
+    assert on.register_scheme(euler, replace=True) is euler
+    assert on.get_scheme("euler") is euler

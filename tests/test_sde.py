@@ -151,7 +151,11 @@ def test_torchsde_backend_other_methods_and_adjoint():
         ({"increments": torch.zeros(4, 2), "generator": torch.Generator()}, ValueError, "not both"),
         ({"increments": [0.0] * 4}, TypeError, "increments must be a torch.Tensor"),
         ({"generator": 3}, TypeError, "torch.Generator"),
-        ({"scheme": "rk4"}, ValueError, "family 'stochastic'"),
+        (
+            {"scheme": "rk4"},
+            ValueError,
+            r"needs an SDE scheme .* SDE schemes: \['euler_maruyama'\]",
+        ),
         ({"scheme": "euler_maruyam"}, ValueError, "did you mean 'euler_maruyama'"),
         ({"backend": "torchsd"}, ValueError, "did you mean 'torchsde'"),
         ({"adjoint": True}, ValueError, "backend='torchsde'"),

@@ -206,7 +206,7 @@ def test_noisy_lm_stage_is_the_stochastic_lm_recursion():
     sd = [on.StochasticDepth(p, schedule="constant") for p in (0.9, 0.7)]
     source = on.NoiseSource()
     b1 = on.StochasticBlock("lm", [f1], sd[0], source=source, learn=False)
-    b2 = on.StochasticBlock("lm", [f2], sd[1], source=source, learn=False, params={"k": 0.3})
+    b2 = on.StochasticBlock("lm", [f2], sd[1], source=source, learn=False, coefficients={"k": 0.3})
     stage = on.SchemeStage([b1, b2]).eval()
     x = torch.randn(4, 3, dtype=torch.float64)
     x1 = x + 0.9 * f1(x)

@@ -31,7 +31,7 @@ def _stage_trajectory(net, x, integrate):
     x = net.stem(x)
     for stage in net.stages:
         if stage.transition is not None:
-            x, _ = stage.transition(x)
+            x = stage.transition(x)
         if len(stage.blocks):
             field = stage.blocks[0].fields[0]
             x = integrate(field, x, sum(b.h for b in stage.blocks))

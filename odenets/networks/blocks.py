@@ -3,8 +3,19 @@
 :class:`SchemeBlock` wraps learned residual function(s) ``F`` and applies one step of a
 registered scheme through :func:`odenets.numerics.steps.prepare` — the same code ``odeint``
 runs, so a block with tied weights and step ``h`` equals ``odeint(F, x, [0, h], scheme)[-1]``.
-:class:`Transition` is the resolution-changing block between network stages and
-:class:`SchemeStage` threads explicit step state (multistep history) through a stage.
+One block serves every family; what differs between families is read from their declared
+capabilities (:mod:`odenets.numerics.families`), never from their names:
+
+* per-slot fields (``tie="none"``): one module per field slot of the step (Runge–Kutta stages,
+  the powers of an implicit series, RevNet's ``[F, G]`` — half-width fields of a partitioned
+  family read the other half of the state);
+* noise (a :class:`~odenets.networks.noise.NoiseModel`): the fields are the model's branches;
+  an SDE step (``noise="increment"``) sees the drift and the diffusion as its two slots and the
+  drawn increment as its state; a multistep step (``noise="slope"``) steps on the random slope
+  ``a + b ΔW / h``;
+* a shortcut ``P`` makes the block a :class:`Transition` between network stages: the step is
+  taken from ``P(x)``, and the slots it evaluates at its start point read ``x`` itself
+  (``y = P(x) + h F(x)`` for Euler; RevNet's ``y1 = P(x1) + F(x2), y2 = P(x2) + G(y1)``).
 """
 
 from __future__ import annotations
@@ -16,50 +27,62 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validate import check_number, check_options
-from ..numerics.schemes import Scheme, get_scheme
-from ..numerics.steps import History, field_slots, prepare, prepare_inverse
-from ..numerics.steps.coupled import stage_input
+from .._validate import check_number
+from ..numerics.schemes import Scheme, get_scheme, list_schemes
+from ..numerics.steps import Increment, prepare_inverse
+from ..numerics.steps._partition import separable_input, split_dim
+from ..numerics.steps.stochastic import noisy_slope
 from .fields import conv_layer, norm_layer
-from .reversible import reversible_run
+from .noise import NoiseModel, NoiseSource, get_noise
 
 __all__ = [
     "SHORTCUTS",
     "ConvShortcut",
+    "HalvesShortcut",
     "PadShortcut",
     "SchemeBlock",
-    "SchemeStage",
+    "StochasticBlock",
     "Transition",
-    "euler_start",
+    "make_coefficients",
     "make_shortcut",
-    "scheme_coefficients",
 ]
 
 
-def scheme_coefficients(
-    scheme: Scheme, learn: bool | None, params: Mapping[str, float] | None
+def make_coefficients(
+    scheme: Scheme, learn: bool | None, coefficients: Mapping[str, Any] | None
 ) -> tuple[bool, nn.ParameterDict, dict[str, Any]]:
     """A block's scheme coefficients: ``(learn, learned, fixed)``.
 
-    ``learn`` defaults to True when the scheme has free coefficients. Learned ones become
-    scalar parameters initialised from ``params`` or drawn from the scheme's ``init`` range
-    (``lm``: ``k ~ U(-0.1, 0)``, near the ResNet step); ``fixed`` holds the values used when
-    nothing is learned.
+    ``learn`` defaults to True when the scheme has coefficients that are learned by default
+    (``lm``'s ``k``; not ``momentum``'s ``gamma``). Learned ones become scalar parameters
+    initialised from ``coefficients`` or drawn from the coefficient's ``init`` range (``lm``:
+    ``k ~ U(-0.1, 0)``, near the ResNet step); ``fixed`` holds the values used otherwise.
     """
-    fixed = scheme.resolve(params)
-    learn = bool(scheme.parameters) if learn is None else bool(learn)
-    if learn and not scheme.parameters:
+    fixed, _ = scheme.resolve(coefficients, None)
+    learn = bool(scheme.learnable) if learn is None else bool(learn)
+    if learn and not scheme.coefficients:
         raise ValueError(f"scheme {scheme.name!r} has no coefficients to learn")
     learned = nn.ParameterDict()
-    for name in scheme.parameters if learn else ():
+    names = (scheme.learnable or tuple(scheme.coefficients)) if learn else ()
+    for name in names:
+        spec = scheme.coefficients[name]
         value = torch.empty(())
-        if params is not None and name in params:
-            value.fill_(float(params[name]))
+        if coefficients is not None and name in coefficients:
+            value.fill_(float(coefficients[name]))
         else:
-            low, high = scheme.init.get(name, (fixed[name], fixed[name]))
+            low, high = spec.init if spec.init is not None else (fixed[name], fixed[name])
             value.uniform_(low, high)
         learned[name] = nn.Parameter(value)
     return learn, learned, fixed
+
+
+def _const(a: Tensor, b: Tensor | None = None):
+    """A stage field returning ``a`` for slot 0 and ``b`` for slot 1 (already evaluated)."""
+
+    def f(slot: int, t: Any, y: Tensor) -> Tensor:
+        return a if slot == 0 else b
+
+    return f
 
 
 class SchemeBlock(nn.Module):
@@ -68,24 +91,26 @@ class SchemeBlock(nn.Module):
     Args:
         scheme: a registered scheme id or :class:`~odenets.Scheme`; its ``architecture`` says
             which network block this is (``euler``: the ResNet block ``x + F(x)``).
-        fields: one module ``F`` used by every stage of the step (tied: the parameter count of
-            a ResNet block, ``stages`` times the compute), or a sequence of ``scheme.stages``
-            modules, one per stage (the discrete multi-path architectures).
+        fields: one module ``F`` used by every field slot of the step (tied: the parameter
+            count of a ResNet block, ``stages`` times the compute), or a sequence with one
+            module per slot (``steps.field_slots(scheme, options)``; the discrete multi-path
+            architectures). With ``noise``: the noise model's branches.
         h: the step size multiplying ``F`` (``h = 1``: the usual residual block).
-        learn: learn the scheme's free coefficients (``lm``: one scalar ``k`` per block).
-            Defaults to True when the scheme has any.
-        params: fixed values for the scheme's coefficients when not learned, or initial
-            values when learned (default: the scheme's own for fixed, its ``init`` range for
-            learned).
-        options: non-learned step options of the scheme (``scheme.options``), e.g.
-            ``{"solver": "series", "order": 2}`` for PolyNet-style implicit blocks; unknown
-            names are a TypeError. With per-stage modules the number of modules is
-            ``steps.field_slots(scheme, options)`` (implicit series: one per power of ``F``).
+        learn: learn the scheme's coefficients (``lm``: one scalar ``k`` per block). Default:
+            the scheme's own choice (:attr:`Scheme.learnable`).
+        coefficients: fixed values of the scheme's coefficients when not learned, or initial
+            values when learned (default: the coefficient's default / its ``init`` range).
+        options: the scheme's step options (:attr:`Scheme.options`), e.g.
+            ``{"solver": "series", "order": 2}`` for PolyNet-style implicit blocks.
+        noise: a :class:`~odenets.networks.noise.NoiseModel` (or its name) that makes the step
+            stochastic in training (see the module docstring); needs ``source``.
+        source: the :class:`~odenets.networks.noise.NoiseSource` the noise is drawn from.
+        shortcut: the projection ``P`` of a stage transition (see :class:`Transition`).
 
-    Coupled schemes (``coupled_euler``): a single module is a field on the whole state (its
-    own half of the result is used, as in ``odeint``); a sequence ``[F, G]`` is RevNet's pair of
-    half-width fields, ``F`` reading ``x2`` and ``G`` reading ``y1``, and the block then has an
-    exact :meth:`inverse`.
+    Partitioned schemes (``coupled_euler``, ``verlet``): a single module is a field on the
+    whole state (its own half of the result is used, as in ``odeint``); one module per slot
+    ``[F, G]`` are half-width fields, ``F`` reading the second half and ``G`` the first, and
+    the block then has an exact :meth:`inverse`.
     """
 
     def __init__(
@@ -95,79 +120,307 @@ class SchemeBlock(nn.Module):
         h: float = 1.0,
         *,
         learn: bool | None = None,
-        params: Mapping[str, float] | None = None,
+        coefficients: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        noise: str | NoiseModel | None = None,
+        source: NoiseSource | None = None,
+        shortcut: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.scheme = get_scheme(scheme)
-        self.options = check_options(
-            f"scheme {self.scheme.name!r} step", options, self.scheme.options
+        family = self.scheme.capabilities
+        _, self._resolved = self.scheme.resolve(None, options)
+        self.options = dict(options or {})
+        self.h = check_number("h", h, positive=True)
+        if shortcut is not None and not isinstance(shortcut, nn.Module):
+            raise TypeError(f"shortcut must be an nn.Module, got {type(shortcut).__name__}")
+        self.shortcut = shortcut
+        self.noise = None if noise is None else get_noise(noise)
+        self.source = source
+        if self.noise is not None:
+            self._init_noise(family, fields, source)
+        else:
+            self._init_fields(family, fields)
+        self.learn, self.coefficients, self._fixed = make_coefficients(
+            self.scheme, learn, coefficients
         )
-        slots = field_slots(self.scheme, self.options)
-        # coupled + one module per stage: RevNet's half-width fields (see the docstring)
-        self._separable = False
+        self._stepper = None if self.learn else self._bind()
+
+    # ------------------------------------------------------------------ construction
+
+    def _init_fields(self, family, fields) -> None:
+        slots = family.slot_count(self.scheme, self._resolved)
         if isinstance(fields, nn.Module):
             self.fields = nn.ModuleList([fields])
             self._index = (0,) * slots
-        elif isinstance(fields, Sequence) and all(isinstance(m, nn.Module) for m in fields):
+        elif (
+            isinstance(fields, Sequence)
+            and fields
+            and all(isinstance(m, nn.Module) for m in fields)
+        ):
             if len(fields) != slots:
                 raise ValueError(
-                    f"scheme {self.scheme.name!r} has {slots} stages: give one "
-                    f"module for all of them or {slots} modules, got {len(fields)}"
+                    f"scheme {self.scheme.name!r} reads {slots} field slot(s) per step: give "
+                    f"one module for all of them or {slots} modules, got {len(fields)}"
                 )
             self.fields = nn.ModuleList(fields)
-            self._index = tuple(range(len(fields)))
-            self._separable = self.scheme.family == "coupled"
+            self._index = tuple(range(slots))
         else:
             raise TypeError(
                 f"fields must be an nn.Module or a sequence of them, got {type(fields).__name__}"
             )
-        self.h = check_number("h", h, positive=True)
-        self.learn, self.coefficients, fixed = scheme_coefficients(self.scheme, learn, params)
-        self._stepper = None if self.learn else prepare(self.scheme, {**fixed, **self.options})
+        # one module per slot of a partitioned family: half-width fields reading the other half
+        self._separable = family.partitioned and len(self.fields) == slots > 1
+        self._dim = self._resolved.get("dim") if family.partitioned else None
+
+    def _init_noise(self, family, fields, source) -> None:
+        if family.noise is None:
+            noisy = list_schemes(where=lambda f: f.noise is not None)
+            raise ValueError(
+                f"scheme {self.scheme.name!r} (family {self.scheme.family!r}) cannot take "
+                f"noise: a noisy block is an SDE step, or a multistep step on the noisy slope; "
+                f"use one of {noisy}, e.g. 'euler_maruyama' for a noisy ResNet"
+            )
+        if not isinstance(source, NoiseSource):
+            raise TypeError(
+                f"a noisy block needs source=NoiseSource(...), got {type(source).__name__}"
+            )
+        branches = [fields] if isinstance(fields, nn.Module) else fields
+        if not isinstance(branches, Sequence) or not all(
+            isinstance(m, nn.Module) for m in branches
+        ):
+            raise TypeError(f"fields must be nn.Modules, got {type(fields).__name__}")
+        if len(branches) != self.noise.branches:
+            raise ValueError(
+                f"noise {self.noise.name!r} needs {self.noise.branches} residual branch(es) per "
+                f"block, got {len(branches)}"
+            )
+        self.fields = nn.ModuleList(branches)
+        self._index = tuple(range(len(branches)))
+        self._separable, self._dim = False, None
+
+    def _bind(self):
+        values = {**self._fixed, **dict(self.coefficients.items())}
+        return self.scheme.capabilities.bind(self.scheme, values, self._resolved)
+
+    # ------------------------------------------------------------------ properties
 
     @property
     def f_evals(self) -> int:
-        """Nominal evaluations of a residual function per forward: the scheme's stages.
-
-        Iterative implicit realizations (``picard``, ``solve``) and the ``series`` of order
-        ``p`` evaluate more; :func:`odenets.count_field_calls` measures the real number."""
-        return self.scheme.stages
-
-    def _field(self, stage: int, t: Any, y: Tensor) -> Tensor:
-        if self._separable:
-            y = stage_input(stage, y, self.options.get("dim"))
-        return self.fields[self._index[stage]](y)
+        """Nominal evaluations of a residual function per forward: the scheme's stages (the
+        noise model's branches for a noisy block). Iterative implicit realizations evaluate
+        more; :func:`odenets.count_field_calls` measures the real number."""
+        return self.noise.branches if self.noise is not None else self.scheme.stages
 
     @property
     def reversible(self) -> bool:
-        """Whether :meth:`inverse` is exact: a coupled scheme with half-width ``[F, G]``."""
-        return self._separable
+        """Whether :meth:`inverse_step` is exact: an invertible family (a partitioned one with
+        half-width fields), no noise and no shortcut."""
+        family = self.scheme.capabilities
+        return (
+            family.invertible
+            and (self._separable or not family.partitioned)
+            and self.noise is None
+            and self.shortcut is None
+        )
 
-    def inverse(self, y: Tensor) -> Tensor:
-        """The input ``x`` with ``self(x) == y`` (reversible blocks only; exact up to rounding
-        in eval mode, and in training mode for the same batch)."""
-        invert = prepare_inverse(self.scheme, self.options)  # non-reversible family: ValueError
-        if not self._separable:
-            raise ValueError(
-                f"this {self.scheme.name!r} block has one field on the whole state, whose rate "
-                "of x1 may depend on x1, so it has no exact inverse; build it with two "
-                "half-width fields [F, G] (RevNet) to make it reversible"
+    # ------------------------------------------------------------------ the step
+
+    def _check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"a SchemeBlock takes a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(
+                f"a SchemeBlock takes a floating tensor (float32/float64/...), got {x.dtype}; "
+                "convert the input with .float()"
             )
-        return invert(self._field, 0.0, y, self.h)
+
+    def _field(self, x: Tensor, base: Tensor):
+        """The stage field ``f(slot, t, y)`` of this step from input ``x`` and start ``base``."""
+        fields, index, separable, dim = self.fields, self._index, self._separable, self._dim
+        whole = not self.scheme.capabilities.partitioned  # a partitioned step checks itself
+
+        def f(slot: int, t: Any, y: Tensor) -> Tensor:
+            z = x if y is base else y  # slots evaluated at the start point read the input
+            if separable:
+                z = separable_input(slot, z, dim)
+            out = fields[index[slot]](z)
+            if not isinstance(out, Tensor):
+                raise _bad_output(self, slot, out, y)
+            if separable:
+                want = list(y.shape)
+                want[split_dim(y, dim)] //= 2
+                if list(out.shape) != want:
+                    raise _bad_output(self, slot, out, y, tuple(want))
+            elif whole and out.shape != y.shape:
+                raise _bad_output(self, slot, out, y, tuple(y.shape))
+            return out
+
+        return f
 
     def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        """Advance ``x`` one step from explicit ``state`` (``None``: a fresh start)."""
-        stepper = self._stepper or prepare(
-            self.scheme, {**dict(self.coefficients.items()), **self.options}
-        )
-        return stepper(self._field, 0.0, x, self.h, state)
+        """Advance ``x`` one step from explicit ``state`` (``None``: a fresh start); returns
+        ``(y, state)`` for the next step."""
+        self._check_input(x)
+        stepper = self._stepper if self._stepper is not None else self._bind()
+        base = x if self.shortcut is None else self.shortcut(x)
+        if self.noise is None:
+            return stepper(self._field(x, base), 0.0, base, self.h, state)
+        return self._noisy_step(stepper, x, base, state)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.step(x)[0]
 
+    def _branch_outputs(self, x: Tensor, raw: Any, base: Tensor) -> list[Tensor]:
+        outputs = self.noise.branch_outputs(self.fields, x, raw, base)
+        for i, out in enumerate(outputs):
+            if not isinstance(out, Tensor) or out.shape != base.shape:
+                raise _bad_output(self, i, out, base, tuple(base.shape))
+        return outputs
+
+    def _noisy_step(self, stepper, x: Tensor, base: Tensor, state: Any) -> tuple[Tensor, Any]:
+        noise, h = self.noise, self.h
+        increment = self.scheme.capabilities.noise == "increment"
+        if not self.training:  # the expected step: the drift alone
+            a = noise.drift(self._branch_outputs(x, None, base), h)
+            return stepper(_const(a), 0.0, base, h, None if increment else state)
+        raw, dw = noise.sample(base, h, self.source.generator)
+        if not increment:  # a multistep step on the random slope a + b ΔW / h
+            outputs = self._branch_outputs(x, raw, base)
+            a = noise.drift(outputs, h)
+            b = None if dw is None else noise.diffusion(outputs, h)
+            return stepper(_const(noisy_slope(a, b, dw, h)), 0.0, base, h, state)
+        return self._increment_step(stepper, x, base, raw, dw), None
+
+    def _increment_step(self, stepper, x: Tensor, base: Tensor, raw: Any, dw: Any) -> Tensor:
+        """One SDE step from ``base`` with the branches evaluated at ``x``.
+
+        Samples the noise model leaves unchanged in this draw (stochastic depth's dropped
+        samples, where ``a = b = 0``) are copied through and their branches never evaluated;
+        the step runs on the remaining rows only.
+        """
+        rows = None if dw is None else self.noise.kept_rows(raw)
+        rows = None if rows is None else rows.to(base.device)
+        full = None
+        if rows is not None and rows.numel() < base.shape[0]:
+            if rows.numel() == 0:
+                return base
+            same = x is base
+            full, base = base, base.index_select(0, rows)
+            x = base if same else x.index_select(0, rows)
+            dw = Increment(*(None if v is None else v.index_select(0, rows) for v in dw))
+            raw = None
+        outputs = self._branch_outputs(x, raw, base)
+        a = self.noise.drift(outputs, self.h)
+        b = None if dw is None else self.noise.diffusion(outputs, self.h)
+        y, _ = stepper(_const(a, b), 0.0, base, self.h, dw)
+        return y if full is None else full.index_copy(0, rows, y)
+
+    def sde(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Noisy blocks: the drift ``a(x)`` and diffusion ``b(x)`` of this block's SDE at
+        ``x``; training is ``x + h a + b ⊙ ΔW`` with ``E[ΔW] = 0``, ``Var[ΔW] = h``, evaluation
+        ``x + h a``. (Shake-shake: ``a = ½(g1 + g2)``, ``b = sqrt(h/12)(g1 - g2)`` with
+        ``g_i = F_i / h``.)"""
+        if self.noise is None:
+            raise ValueError("sde() describes a noisy block; this one has no noise model")
+        outputs = self.noise.branch_outputs(self.fields, x, None)
+        return self.noise.drift(outputs, self.h), self.noise.diffusion(outputs, self.h)
+
+    def describe(self) -> str:
+        """The block's step in words (its SDE for a noisy block)."""
+        if self.noise is not None:
+            return self.noise.describe(self.h)
+        return f"{self.scheme.name} step, h = {self.h:g}: {self.scheme.architecture}"
+
+    # ------------------------------------------------------------------ inverse
+
+    def inverse_step(self, y: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """The input ``(x, state_in)`` with ``self.step(x, state_in) == (y, state)``
+        (reversible blocks only; exact up to rounding in eval mode, and in training mode for
+        the same batch)."""
+        invert = prepare_inverse(self.scheme, self._values(), self.options)  # ValueError if none
+        if not self.reversible:
+            why = (
+                "it has one field on the whole state, whose rate of x1 may depend on x1; build "
+                "it with one half-width field per slot [F, G] (RevNet) to make it reversible"
+                if self.scheme.capabilities.partitioned
+                else "noisy and transition blocks discard information"
+            )
+            raise ValueError(f"this {self.scheme.name!r} block has no exact inverse: {why}")
+        return invert(self._field(y, y), 0.0, y, self.h, state)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """The input ``x`` with ``self(x) == y``, for reversible blocks whose family threads no
+        state (for those that do, e.g. momentum, use :meth:`inverse_step` with the state)."""
+        if self.scheme.capabilities.history:
+            raise ValueError(
+                f"a {self.scheme.name!r} step threads state (e.g. a velocity) that its output "
+                "alone does not determine: use inverse_step(y, state)"
+            )
+        return self.inverse_step(y, None)[0]
+
+    def _values(self) -> dict[str, Any]:
+        return {**self._fixed, **dict(self.coefficients.items())}
+
     def extra_repr(self) -> str:
-        return f"scheme={self.scheme.name!r}, h={self.h:g}"
+        extra = f", noise={self.noise.name!r}" if self.noise is not None else ""
+        return f"scheme={self.scheme.name!r}, h={self.h:g}{extra}"
+
+
+def _bad_output(block, slot, out, y, want=None) -> Exception:
+    what = block.fields[block._index[slot]].__class__.__name__
+    if not isinstance(out, Tensor):
+        return TypeError(
+            f"field {slot} ({what}) of a {block.scheme.name!r} block must return a tensor, got "
+            f"{type(out).__name__}"
+        )
+    return ValueError(
+        f"field {slot} ({what}) of a {block.scheme.name!r} block must return shape {want} "
+        f"(the shape of the rate it gives), got {tuple(out.shape)}"
+    )
+
+
+class Transition(SchemeBlock):
+    """The resolution-changing block between network stages: one step of ``scheme`` taken
+    from the projected input ``P(x)``, whose start-point slots read ``x`` itself.
+
+    For Euler it is ``y = P(x) + h F(x)`` (``F`` strided); for a multistep scheme the same
+    Euler step, which returns the history ``(P(x), F(x))`` the stage continues from (as in the
+    LM-ResNet reference code); for ``coupled_euler`` RevNet's downsampling unit
+    ``y1 = P(x1) + h F(x2), y2 = P(x2) + h G(y1)``; with noise an Euler–Maruyama step from
+    ``P(x)``. Takes the same keyword arguments as :class:`SchemeBlock`.
+    """
+
+    def __init__(
+        self,
+        scheme: str | Scheme,
+        fields: nn.Module | Sequence[nn.Module],
+        shortcut: nn.Module,
+        h: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(shortcut, nn.Module):
+            raise TypeError(f"a Transition needs a shortcut module, got {type(shortcut).__name__}")
+        super().__init__(scheme, fields, h, shortcut=shortcut, **kwargs)
+
+
+def StochasticBlock(
+    scheme: str | Scheme,
+    fields: Sequence[nn.Module],
+    noise: str | NoiseModel,
+    h: float = 1.0,
+    *,
+    source: NoiseSource,
+    learn: bool | None = None,
+    coefficients: Mapping[str, Any] | None = None,
+) -> SchemeBlock:
+    """A noisy :class:`SchemeBlock`: ``SchemeBlock(scheme, fields, h, noise=noise,
+    source=source, ...)``. With ``euler_maruyama`` it is shake-shake / stochastic depth / noise
+    injection as an Euler–Maruyama step (Lu et al. 2018, §3.1); with ``lm`` the stochastic
+    LM-ResNet (§3.2)."""
+    return SchemeBlock(
+        scheme, fields, h, learn=learn, coefficients=coefficients, noise=noise, source=source
+    )
 
 
 class PadShortcut(nn.Module):
@@ -200,6 +453,19 @@ class ConvShortcut(nn.Sequential):
         )
 
 
+class HalvesShortcut(nn.Module):
+    """The shortcut of a partitioned state: ``P1`` on the first half of the channels, ``P2``
+    on the second (RevNet's transitions project ``x1`` and ``x2`` separately)."""
+
+    def __init__(self, first: nn.Module, second: nn.Module) -> None:
+        super().__init__()
+        self.first, self.second = first, second
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[1] // 2
+        return torch.cat((self.first(x[:, :n]), self.second(x[:, n:])), 1)
+
+
 #: Shortcut kinds of the transitions between network stages.
 SHORTCUTS = ("pad", "conv")
 
@@ -212,73 +478,3 @@ def make_shortcut(kind: str, cin: int, cout: int, stride: int, dims: int) -> nn.
     if dims == 0:
         return nn.Linear(cin, cout, bias=False)
     return ConvShortcut(cin, cout, stride, dims)
-
-
-def euler_start(scheme: Scheme, index: int, transition: nn.Module | None) -> bool:
-    """Whether step ``index`` of a stage starts with no history: the first step of a
-    multistep stage without a transition is an Euler step, so its free coefficients would go
-    unused (a network keeps them fixed there)."""
-    return index == 0 and transition is None and scheme.family == "multistep"
-
-
-class Transition(nn.Module):
-    """The resolution-changing block between stages: ``y = P(x) + h F(x)``.
-
-    ``P`` is the shortcut (subsample + pad, or a projection) and ``F`` a strided field. This
-    is one Euler step taken in the new, projected space, so it returns the history
-    ``(P(x), F(x))`` that a multistep stage continues from (the first step of a stage is an
-    Euler step, as in the LM-ResNet reference code).
-    """
-
-    def __init__(self, field: nn.Module, shortcut: nn.Module, h: float = 1.0) -> None:
-        super().__init__()
-        self.field, self.shortcut = field, shortcut
-        self.h = check_number("h", h, positive=True)
-        self._euler = prepare("euler")
-
-    def forward(self, x: Tensor) -> tuple[Tensor, History]:
-        base, slope = self.shortcut(x), self.field(x)
-        y, _ = self._euler(lambda i, t, _y: slope, 0.0, base, self.h, None)
-        return y, History.after_step(base, slope)
-
-
-class SchemeStage(nn.Module):
-    """An optional :class:`Transition` followed by scheme blocks at one resolution.
-
-    State (multistep history) is threaded from block to block and restarts here: after a
-    transition it is the transition's Euler history, without one the first block starts fresh.
-
-    With ``reversible_backward=True`` (reversible blocks only) the blocks after the transition
-    run through :func:`odenets.networks.reversible.reversible_run`: backward recomputes their
-    activations from the stage output instead of storing them.
-    """
-
-    def __init__(
-        self,
-        blocks: Sequence[SchemeBlock],
-        transition: nn.Module | None = None,
-        *,
-        reversible_backward: bool = False,
-    ):
-        super().__init__()
-        self.transition = transition
-        self.blocks = nn.ModuleList(blocks)
-        self.reversible_backward = bool(reversible_backward)
-        if self.reversible_backward and not all(b.reversible for b in self.blocks):
-            raise ValueError(
-                "reversible_backward=True needs reversible blocks (a coupled scheme with "
-                "half-width fields [F, G] per block)"
-            )
-
-    def forward(self, x: Tensor) -> Tensor:
-        state = None
-        if self.transition is not None:
-            x, history = self.transition(x)
-            # a multistep stage continues from the transition's Euler step
-            multistep = len(self.blocks) and self.blocks[0].scheme.family == "multistep"
-            state = history if multistep else None
-        if self.reversible_backward:
-            return reversible_run(self.blocks, x)
-        for block in self.blocks:
-            x, state = block.step(x, state)
-        return x

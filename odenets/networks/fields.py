@@ -12,6 +12,10 @@ The special case ``F = -grad f`` of a known objective (deep unfolding) is
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
 import torch
 from torch import Tensor, nn
 
@@ -21,13 +25,18 @@ __all__ = [
     "FIELDS",
     "BasicField",
     "BottleneckField",
+    "FieldSpec",
+    "HamiltonianField",
     "MLPField",
     "PreActField",
     "ResidualField",
     "ShakeBranch",
     "conv_layer",
     "get_field",
+    "list_fields",
     "norm_layer",
+    "register_field",
+    "unregister_field",
 ]
 
 
@@ -146,6 +155,7 @@ class MLPField(ResidualField):
     """
 
     layers = 2
+    vector = True
 
     def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2):
         super().__init__(in_channels, out_channels, stride=stride, dims=dims)
@@ -163,20 +173,156 @@ class MLPField(ResidualField):
         return self.fc2(torch.relu(self.fc1(x)))
 
 
-FIELDS: dict[str, type[ResidualField]] = {
-    "basic": BasicField,
-    "preact": PreActField,
-    "bottleneck": BottleneckField,
-    "mlp": MLPField,
-    "shake": ShakeBranch,
-}
+class HamiltonianField(ResidualField):
+    """``F(z) = ± K^T σ(BN2(K BN1(z)))``: the antisymmetric field of the Hamiltonian networks
+    of Chang et al. (AAAI 2018), ``K`` a 3x3 convolution and ``K^T`` its adjoint (a transposed
+    convolution sharing ``K``'s weights); the second BN's shift is the bias ``b``. As the rate
+    of ``v`` (slot 1 of a partitioned step) the sign is negative:
+    ``u' = K1^T σ(K1 v + b1)``, ``v' = -K2^T σ(K2 u + b2)``. Two weight layers (``K``, ``K^T``
+    share one kernel). ``stride`` is not supported (the networks of Chang et al. downsample
+    by pooling between stages)."""
+
+    layers = 2
+    slot_aware = True
+
+    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2, slot=0):
+        super().__init__(in_channels, out_channels, stride=stride, dims=dims)
+        if self.stride != 1 or self.out_channels != self.in_channels:
+            raise ValueError(
+                "a Hamiltonian field maps a state half to a rate of the same shape (K^T K): "
+                f"stride 1 and out_channels == in_channels, got stride={stride}, "
+                f"{in_channels} -> {self.out_channels}"
+            )
+        if slot is None:
+            raise ValueError(
+                "a Hamiltonian field has a sign per slot (+ for u, - for v): it cannot be "
+                "shared by both slots of a step; use tie='none'"
+            )
+        self.sign = -1.0 if slot == 1 else 1.0
+        c = self.in_channels
+        self.bn1 = norm_layer(dims, c)
+        self.conv = conv_layer(dims, c, c, 3)
+        self.bn2 = norm_layer(dims, c)
+        self._transpose = {
+            1: torch.nn.functional.conv_transpose1d,
+            2: torch.nn.functional.conv_transpose2d,
+        }[dims]
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn2.weight)
+        nn.init.zeros_(self.bn2.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        kz = torch.relu(self.bn2(self.conv(self.bn1(x))))
+        out = self._transpose(kz, self.conv.weight, padding=self.conv.padding)
+        return out if self.sign > 0 else -out
 
 
-def get_field(name: str) -> type[ResidualField]:
-    """The field class registered as ``name`` (see :data:`FIELDS`)."""
-    if not isinstance(name, str):
-        raise TypeError(f"field must be a name, one of {sorted(FIELDS)}; got {type(name).__name__}")
-    try:
-        return FIELDS[name]
-    except KeyError:
-        raise unknown_name("field", name, FIELDS) from None
+@dataclass(frozen=True)
+class FieldSpec:
+    """A registered residual field: how to build it and what it is.
+
+    Args:
+        name: the registry key (``SolverNet(field=name)``).
+        build: a class or factory with the shared signature
+            ``build(in_channels, out_channels=None, *, stride=1, dims=2) -> nn.Module``.
+        layers: weight layers one field counts towards the CIFAR depth
+            (``depth = stages * layers * n + 2``).
+        vector: the field acts on feature vectors ``(batch, features)`` (the network then has
+            a linear stem, no spatial resolution and no strides), not on feature maps.
+        slot_aware: the builder takes a ``slot`` keyword: which field slot of the step the
+            module fills (``None`` when one module serves several), e.g. a Hamiltonian field
+            that gives ``-K^T σ(K u)`` as the rate of ``v``.
+        description: one line for listings.
+    """
+
+    name: str
+    build: Callable[..., nn.Module]
+    layers: int = 2
+    vector: bool = False
+    description: str = ""
+    slot_aware: bool = False
+
+    def __post_init__(self) -> None:
+        if not callable(self.build):
+            raise TypeError(f"field {self.name!r}: build must be a class or a callable")
+        check_int(f"field {self.name!r} layers", self.layers, 1)
+        if not isinstance(self.vector, bool):
+            raise TypeError(f"field {self.name!r}: vector must be a bool, got {self.vector!r}")
+
+
+_FIELDS: dict[str, FieldSpec] = {}
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+#: Read-only live view: field name -> its builder (see :func:`register_field`).
+FIELDS: Mapping[str, Callable[..., nn.Module]] = MappingProxyType(_BUILDERS)
+
+
+def _spec_of(name: str, build: Callable, layers: int | None, vector: bool | None, doc: str):
+    layers = getattr(build, "layers", 2) if layers is None else layers
+    vector = getattr(build, "vector", False) if vector is None else vector
+    doc = doc or ((getattr(build, "__doc__", None) or "").strip().splitlines() or [""])[0]
+    return FieldSpec(name, build, layers, vector, doc, bool(getattr(build, "slot_aware", False)))
+
+
+def register_field(
+    name: str,
+    build: Callable[..., nn.Module],
+    *,
+    layers: int | None = None,
+    vector: bool | None = None,
+    description: str = "",
+    replace: bool = False,
+) -> FieldSpec:
+    """Register a residual field under ``name``: a class or a factory with the shared
+    signature ``build(in_channels, out_channels=None, *, stride=1, dims=2)``.
+
+    ``layers`` and ``vector`` default to the builder's attributes of those names (2 and
+    False). A duplicate name is a ``ValueError`` unless ``replace=True``. A field whose module
+    has a ``zero_init_last()`` method is started at zero by ``SolverNet``.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"field name must be an identifier like 'basic', got {name!r}")
+    if name in _FIELDS and not replace:
+        raise ValueError(f"field {name!r} is already registered; pass replace=True to replace it")
+    spec = _spec_of(name, build, layers, vector, description)
+    _FIELDS[name] = spec
+    _BUILDERS[name] = spec.build
+    return spec
+
+
+def unregister_field(name: str) -> FieldSpec:
+    """Remove field ``name`` from the registry and return it."""
+    spec = _FIELDS.pop(get_field(name).name)
+    del _BUILDERS[spec.name]
+    return spec
+
+
+def get_field(field: str | Callable[..., nn.Module] | FieldSpec) -> FieldSpec:
+    """The :class:`FieldSpec` of a registered name, or of an unregistered class / factory
+    (``layers``/``vector`` read from its attributes)."""
+    if isinstance(field, FieldSpec):
+        return field
+    if isinstance(field, str):
+        try:
+            return _FIELDS[field]
+        except KeyError:
+            raise unknown_name("field", field, _FIELDS) from None
+    if callable(field):
+        return _spec_of(getattr(field, "__name__", "field"), field, None, None, "")
+    raise TypeError(
+        f"field must be a registered name ({', '.join(list_fields())}), a class or a factory; "
+        f"got {type(field).__name__}"
+    )
+
+
+def list_fields() -> list[str]:
+    """Sorted names of the registered fields."""
+    return sorted(_FIELDS)
+
+
+register_field("basic", BasicField)
+register_field("preact", PreActField)
+register_field("bottleneck", BottleneckField)
+register_field("mlp", MLPField, vector=True)
+register_field("shake", ShakeBranch)
+register_field("hamiltonian", HamiltonianField)

@@ -9,33 +9,35 @@ stage, which needs no transition, holds ``n`` steps).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .._validate import check_choice, check_int, check_number
-from ..numerics.schemes import Scheme, get_scheme
-from ..numerics.steps import field_slots
-from .blocks import SHORTCUTS, SchemeBlock, SchemeStage, Transition, euler_start, make_shortcut
-from .fields import MLPField, ResidualField, conv_layer, get_field, norm_layer
-from .noise import NoiseModel
+from ..numerics.schemes import Scheme, get_scheme, list_schemes
+from .blocks import SHORTCUTS, SchemeBlock
+from .fields import conv_layer, get_field, norm_layer
+from .noise import NoiseModel, NoiseSource
 from .retime import retime
-from .revnet import coupled_stages
-from .stochastic_blocks import stochastic_stages
+from .stages import TIES, build_stages, units_per_stage
 
 __all__ = ["TIES", "SolverNet", "count_field_calls", "count_parameters", "valid_depths"]
 
-#: Weight tying: "none" — every stage of every step has its own F (discrete architectures);
-#: "stages" — one F per step shared by its RK stages; "all" — one F per network stage, a
-#: weight-tied, continuous-in-depth model.
-TIES = ("none", "stages", "all")
 
-
-def valid_depths(field: str = "basic", stages: int = 3, up_to: int = 200) -> list[int]:
-    """Depths that fit ``field`` with ``stages`` network stages: ``stages * layers * n + 2``."""
-    per = stages * get_field(field).layers
+def valid_depths(
+    field: str | Callable[..., nn.Module] = "basic",
+    stages: int = 3,
+    up_to: int = 200,
+    scheme: str | Scheme = "euler",
+) -> list[int]:
+    """Depths that fit ``field`` with ``stages`` network stages for ``scheme``:
+    ``stages * layers * n + 2`` (a partitioned scheme counts one field per slot per unit)."""
+    scheme = get_scheme(scheme)
+    family = scheme.capabilities
+    fields = family.slot_count(scheme, scheme.options) if family.partitioned else 1
+    per = stages * get_field(field).layers * fields
     return list(range(per + 2, up_to + 1, per))
 
 
@@ -46,16 +48,22 @@ def count_parameters(model: nn.Module) -> int:
 
 @torch.no_grad()
 def count_field_calls(model: nn.Module, x: Tensor) -> int:
-    """Evaluations of residual functions in one forward pass on ``x``, counted with hooks."""
+    """Evaluations of residual functions in one forward pass on ``x`` (evaluation mode),
+    counted with hooks on every field module of every :class:`~odenets.SchemeBlock` (any
+    ``nn.Module`` given as a field counts)."""
     calls = 0
 
     def hook(*_):
         nonlocal calls
         calls += 1
 
-    handles = [
-        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, ResidualField)
-    ]
+    fields = {
+        id(f): f
+        for block in model.modules()
+        if isinstance(block, SchemeBlock)
+        for f in block.fields
+    }
+    handles = [f.register_forward_hook(hook) for f in fields.values()]
     was_training = model.training
     try:
         model.eval()
@@ -72,34 +80,35 @@ class SolverNet(nn.Module):
 
     Args:
         scheme: the scheme every residual step uses (see :func:`odenets.list_schemes`):
-            ``euler`` gives ResNet, ``lm`` LM-ResNet, ``heun`` a two-path RK2 network.
-        depth: weight layers, CIFAR convention (``6n + 2`` for two-layer fields).
+            ``euler`` gives ResNet, ``lm`` LM-ResNet, ``heun`` a two-stage RK2 network,
+            ``coupled_euler`` RevNet, ``momentum`` a Momentum ResNet.
+        depth: weight layers, CIFAR convention (``6n + 2`` for two-layer fields; a
+            partitioned scheme counts one field per slot per unit, RevNet-38: 3 units).
         num_classes: outputs of the linear head.
-        in_channels: channels of the input (features for ``field="mlp"``).
+        in_channels: channels of the input (features for a vector field such as ``"mlp"``).
         widths: channels of each stage; each stage after the first halves the resolution.
-        field: residual function ``F``: ``basic``, ``preact``, ``bottleneck`` or ``mlp``.
+        field: residual function ``F``: a registered name (:func:`odenets.list_fields`:
+            ``basic``, ``preact``, ``bottleneck``, ``mlp``, ``shake``, ...) or a class /
+            factory with the shared signature ``(in_channels, out_channels, *, stride, dims)``.
         dims: 2 for images ``(N, C, H, W)`` (Conv2d), 1 for sequences ``(N, C, L)`` (Conv1d).
         h: step size multiplying every ``F`` (1 for the classical residual blocks).
-        tie: weight tying, one of :data:`TIES`.
+        tie: weight tying, one of :data:`TIES` (see :mod:`odenets.networks.stages`).
         shortcut: ``"pad"`` (parameter-free, He et al. option A) or ``"conv"`` (1x1
             projection) for the transitions.
-        learn: learn the scheme's free coefficients (``lm``: one ``k`` per block); default
-            True when the scheme has any.
-        params: fixed (or initial, when learned) values of the scheme's coefficients.
-        options: non-learned step options of the scheme (``scheme.options``), e.g.
+        learn: learn the scheme's coefficients (``lm``: one ``k`` per block); default: the
+            scheme's choice (:attr:`~odenets.Scheme.learnable`).
+        coefficients: fixed (or initial, when learned) values of the scheme's coefficients.
+        options: the scheme's step options (:attr:`~odenets.Scheme.options`), e.g.
             ``{"solver": "series", "order": 2}`` for PolyNet blocks of ``backward_euler``.
-        reversible_backward: coupled schemes only (default True for them): recompute the
-            activations of the reversible blocks from their outputs in backward
-            (:mod:`odenets.networks.reversible`) instead of storing them. Coupled networks split the
-            channels into halves; every block holds half-width fields ``[F, G]`` and counts
-            ``2 * layers`` towards ``depth`` (RevNet-38: 3 units per stage), transitions
-            are :class:`~odenets.networks.revnet.CoupledTransition` s.
         noise: ``"shake_shake"``, ``"stochastic_depth"``, ``"gaussian"`` or a
-            :class:`~odenets.networks.noise.NoiseModel`: every residual unit becomes an
-            Euler–Maruyama step (:mod:`odenets.networks.stochastic_blocks`), sampled in
-            training, the drift in evaluation; needs ``scheme="euler_maruyama"`` (or a
-            multistep scheme such as ``lm``). Its random source is ``self.noise_source``
-            (``.seed(s)``).
+            :class:`~odenets.networks.noise.NoiseModel`: every residual unit becomes a noisy
+            step (sampled in training, the drift in evaluation); needs a scheme that takes
+            noise (``euler_maruyama``, or a multistep scheme such as ``lm``). Its random
+            source is ``self.noise_source`` (``.seed(s)``).
+        reversible_backward: recompute the activations of the blocks of each stage from the
+            stage output in backward (:mod:`odenets.networks.reversible`) instead of storing
+            them; needs an invertible scheme. Default: on for partitioned invertible schemes
+            (RevNet, Hamiltonian nets), off otherwise.
     """
 
     def __init__(
@@ -109,22 +118,23 @@ class SolverNet(nn.Module):
         num_classes: int = 10,
         in_channels: int = 3,
         widths: Sequence[int] = (16, 32, 64),
-        field: str = "basic",
+        field: str | Callable[..., nn.Module] = "basic",
         dims: int = 2,
         h: float = 1.0,
         tie: str = "none",
         *,
         shortcut: str = "pad",
         learn: bool | None = None,
-        params: Mapping[str, float] | None = None,
-        noise: str | NoiseModel | None = None,
+        coefficients: Mapping[str, float] | None = None,
         options: Mapping[str, Any] | None = None,
+        noise: str | NoiseModel | None = None,
         reversible_backward: bool | None = None,
     ) -> None:
         super().__init__()
         self.scheme = get_scheme(scheme)
-        field_cls = get_field(field)
-        self.field_name = field
+        family = self.scheme.capabilities
+        spec = get_field(field)
+        self.field_name = spec.name
         check_int("num_classes", num_classes, 1)
         self.in_channels = check_int("in_channels", in_channels, 1)
         if dims not in (1, 2):
@@ -136,22 +146,16 @@ class SolverNet(nn.Module):
         check_choice("tie", tie, TIES)
         check_choice("shortcut", shortcut, SHORTCUTS)
         check_int("depth", depth, 1)
-        coupled = self.scheme.family == "coupled"  # a RevNet unit holds two fields
-        if reversible_backward and not coupled:
+        self.scheme.resolve(coefficients, options)  # every given value checked, used or not
+        if reversible_backward and not family.invertible:
+            reversible = list_schemes(where=lambda f: f.invertible)
             raise ValueError(
-                f"reversible_backward=True needs a coupled scheme (e.g. 'coupled_euler'), "
+                f"reversible_backward=True needs an invertible scheme ({', '.join(reversible)}), "
                 f"got {self.scheme.name!r}, whose steps cannot be undone"
             )
-        per = len(widths) * field_cls.layers * (2 if coupled else 1)
-        if depth < per + 2 or (depth - 2) % per:
-            fits = ", ".join(map(str, range(per + 2, 111, per)))
-            raise ValueError(
-                f"depth {depth} does not fit field {field!r} with {len(widths)} stages: depth "
-                f"must be {per}n+2, e.g. {fits}"
-            )
+        units = units_per_stage(self.scheme, depth, len(widths), spec.layers)
         self.depth, self.dims, self.h, self.tie, self.widths = depth, dims, float(h), tie, widths
-        self.vector = field_cls is MLPField
-        n = (depth - 2) // per
+        self.vector = spec.vector
         spatial = 0 if self.vector else dims
         #: stride of the transitions between stages (vectors have no resolution to halve)
         self.down_stride = 1 if self.vector else 2
@@ -165,82 +169,41 @@ class SolverNet(nn.Module):
                 conv_layer(dims, in_channels, widths[0]), norm_layer(dims, widths[0]), nn.ReLU()
             )
 
-        def make_field(cin, cout, stride=1):
-            return field_cls(cin, cout, stride=stride, dims=dims)
+        def make_field(cin: int, cout: int, stride: int, slot: int | None) -> nn.Module:
+            extra = {"slot": slot} if spec.slot_aware else {}
+            return spec.build(cin, cout, stride=stride, dims=dims, **extra)
 
-        def make_transition_shortcut(cin, cout):
-            return make_shortcut(shortcut, cin, cout, self.down_stride, spatial)
-
-        self.noise_source = None
-        if noise is not None:  # noisy blocks, see odenets.networks.stochastic_blocks
-            stages, self.noise_source = stochastic_stages(
-                self, noise, make_field, make_transition_shortcut, n, learn, params
-            )
-        elif coupled:  # RevNet units, see odenets.networks.revnet
-            stages = coupled_stages(
-                self.scheme,
-                widths,
-                n,
-                make_field,
-                make_transition_shortcut,
-                self.down_stride,
-                tie=tie,
-                h=h,
-                options=options,
-                reversible_backward=reversible_backward is not False,
-            )
-        else:
-            stages = self._scheme_stages(
-                make_field, make_transition_shortcut, n, learn, params, options
-            )
+        self.noise_source = None if noise is None else NoiseSource()
+        stages = build_stages(
+            self.scheme,
+            widths,
+            units,
+            make_field,
+            stride=self.down_stride,
+            shortcut=shortcut,
+            spatial=spatial,
+            h=h,
+            tie=tie,
+            learn=learn,
+            coefficients=coefficients,
+            options=options,
+            noise=noise,
+            source=self.noise_source,
+            reversible_backward=reversible_backward,
+        )
         self.stages = nn.Sequential(*stages)
         self.head_norm = norm_layer(spatial, widths[-1])
         self.fc = nn.Linear(widths[-1], num_classes)
         self._init_weights()
-
-    def _scheme_stages(self, make_field, make_shortcut, n, learn, params, options) -> list:
-        """Stages of :class:`SchemeBlock` steps: a transition (not in the first stage) followed
-        by scheme steps, ``n`` residual units per stage."""
-        widths, tie, h = self.widths, self.tie, self.h
-        slots = field_slots(self.scheme, options)
-        stages = []
-        for i, width in enumerate(widths):
-            transition = None
-            if i > 0:
-                prev = widths[i - 1]
-                transition = Transition(
-                    make_field(prev, width, self.down_stride), make_shortcut(prev, width), h
-                )
-            shared = make_field(width, width) if tie == "all" else None
-            blocks = []
-            for j in range(n - (transition is not None)):
-                fixed = euler_start(self.scheme, j, transition)  # no history: k unused
-                if tie == "all":
-                    fields = shared
-                elif tie == "stages" or slots == 1:
-                    fields = make_field(width, width)
-                else:
-                    fields = [make_field(width, width) for _ in range(slots)]
-                blocks.append(
-                    SchemeBlock(
-                        self.scheme,
-                        fields,
-                        h,
-                        learn=False if fixed else learn,
-                        params=None if fixed else params,
-                        options=options,
-                    )
-                )
-            stages.append(SchemeStage(blocks, transition))
-        return stages
 
     def _init_weights(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv1d | nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         for m in self.modules():
-            if isinstance(m, ResidualField):
-                m.zero_init_last()
+            zero = getattr(m, "zero_init_last", None)
+            if callable(zero):
+                zero()
 
     @property
     def blocks(self) -> list[SchemeBlock]:

@@ -34,6 +34,7 @@ __all__ = [
     "NOISES",
     "GaussianNoise",
     "NoiseModel",
+    "NoiseSource",
     "ShakeShake",
     "StochasticDepth",
     "get_noise",
@@ -315,3 +316,46 @@ def get_noise(noise: str | NoiseModel) -> NoiseModel:
     if noise not in NOISES:
         raise unknown_name("noise", noise, NOISES)
     return NOISES[noise]()
+
+
+class NoiseSource:
+    """The explicit random state of a stochastic network: one ``torch.Generator`` that all its
+    noisy blocks draw from, in order. Re-seeding reproduces the same forward pass.
+
+    Args:
+        seed: initial seed of a fresh CPU generator.
+        generator: use this generator instead (e.g. on the GPU); excludes ``seed``.
+    """
+
+    def __init__(self, seed: int = 0, generator: torch.Generator | None = None) -> None:
+        if generator is None:
+            generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
+        self.generator = generator
+
+    @property
+    def generator(self) -> torch.Generator:
+        return self._generator
+
+    @generator.setter
+    def generator(self, generator: torch.Generator) -> None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        self._generator = generator
+
+    def seed(self, seed: int) -> NoiseSource:
+        """Reset the generator to ``seed``; returns ``self``."""
+        self._generator.manual_seed(check_int("seed", seed, 0))
+        return self
+
+    def __getstate__(self) -> dict:
+        # torch.Generator does not pickle: keep its device and state (models deep-copy,
+        # pickle and work under EMA / SWA)
+        return {"device": str(self._generator.device), "state": self._generator.get_state()}
+
+    def __setstate__(self, state: dict) -> None:
+        generator = torch.Generator(device=state["device"])
+        generator.set_state(state["state"])
+        self._generator = generator
+
+    def __repr__(self) -> str:
+        return f"NoiseSource(device={self._generator.device})"

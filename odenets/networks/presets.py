@@ -13,7 +13,7 @@ from .._validate import unknown_name
 from .nets import SolverNet
 from .noise import StochasticDepth
 
-__all__ = ["create_model", "list_models", "model_info", "register_model"]
+__all__ = ["create_model", "list_models", "model_info", "register_model", "unregister_model"]
 
 _MODELS: dict[str, Callable[..., SolverNet]] = {}
 
@@ -27,6 +27,12 @@ def register_model(fn: Callable[..., SolverNet]) -> Callable[..., SolverNet]:
         raise ValueError(f"model {name!r} is already registered")
     _MODELS[name] = fn
     return fn
+
+
+def unregister_model(name: str) -> Callable[..., SolverNet]:
+    """Remove the preset ``name`` and return its function."""
+    _lookup(name)
+    return _MODELS.pop(name)
 
 
 def list_models() -> list[str]:
@@ -82,9 +88,18 @@ for _depth, _params in _RESNET_PARAMS.items():
         depth=_depth,
     )
 
+for _depth in (20, 56, 110):
+    _define(
+        f"momentum_resnet{_depth}",
+        f"Momentum ResNet-{_depth}: ResNet-{_depth} whose non-downsampling blocks are momentum "
+        "steps, gamma = 0.9, velocity 0 at each stage (Sander et al. 2021).",
+        scheme="momentum",
+        depth=_depth,
+    )
+
 _define(
     "rk2_resnet20",
-    "RK2 (Heun) ResNet-20: two-path FractalNet-style blocks, one F per path.",
+    "RK2 (Heun) ResNet-20: two-stage RK2 blocks, one F per stage (Lu et al. 2018 §2).",
     scheme="heun",
     depth=20,
     tie="none",

@@ -17,7 +17,8 @@ from torch import nn
 
 from .._validate import check_int
 from ..numerics.schemes import Scheme, get_scheme
-from .blocks import SchemeBlock, SchemeStage
+from .blocks import SchemeBlock
+from .stages import SchemeStage
 
 __all__ = ["check_tied", "retime", "stage_steps"]
 

@@ -109,6 +109,7 @@ def odeint(
     t: Tensor | Sequence[float],
     scheme: str | Scheme = "rk4",
     *,
+    coefficients: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
     backend: str = "odenets",
     adjoint: bool = False,
@@ -125,8 +126,11 @@ def odeint(
             odenets backend each interval is one step; multistep schemes need a uniform grid.
         scheme: a registered scheme id (see :func:`odenets.list_schemes`) for the odenets
             backend, or a torchdiffeq method name (``"dopri5"``, ...) for ``backend="torchdiffeq"``.
-        options: scheme parameters for the odenets backend (``{"k": 1.0}`` for ``lm``), or
-            torchdiffeq's ``options`` dict.
+        coefficients: values of the scheme's coefficients (``{"k": 1.0}`` for ``lm``; see
+            :attr:`Scheme.coefficients`); defaults otherwise.
+        options: the scheme's step options (``{"solver": "picard"}`` for an implicit scheme;
+            see :attr:`Scheme.options`), or torchdiffeq's ``options`` dict with
+            ``backend="torchdiffeq"``.
         backend: ``"odenets"`` (fixed grid, the library's own steps) or ``"torchdiffeq"``.
         adjoint: with torchdiffeq, use ``odeint_adjoint`` (``f`` must be an ``nn.Module``).
         rtol, atol: tolerances of torchdiffeq's adaptive methods (ignored by fixed grids).
@@ -141,6 +145,8 @@ def odeint(
     grid = check_grid(t, y0)
     check_choice("backend", backend, BACKENDS)
     if backend == "torchdiffeq":
+        if coefficients is not None:
+            raise TypeError("coefficients= are odenets scheme settings; torchdiffeq takes options=")
         return _torchdiffeq(f, y0, grid, scheme, options, adjoint, rtol, atol)
     if adjoint:
         raise ValueError(
@@ -148,11 +154,12 @@ def odeint(
             "through its steps with ordinary autograd"
         )
     spec = get_scheme(scheme)
-    stepper = prepare(spec, options)
-    if spec.family == "multistep" and not _uniform(grid):
+    stepper = prepare(spec, coefficients, options)
+    if spec.capabilities.history and not _uniform(grid):
         raise ValueError(
-            f"multistep scheme {spec.name!r} needs a uniform grid (its coefficients assume a "
-            "constant step), got non-uniform spacing"
+            f"scheme {spec.name!r} threads state from step to step (family {spec.family!r}) and "
+            "needs a uniform grid (its coefficients assume a constant step), got non-uniform "
+            "spacing"
         )
     rate = checked_rate(f, "f", y0.shape, " (dy/dt)")
     return walk(stepper, lambda stage, t, y: rate(t, y), y0, grid)

@@ -80,8 +80,9 @@ def sdeint(
             Brownian motion per element of ``y``.
         y0: the initial state, a floating tensor of any shape.
         t: the grid, 1-D and strictly increasing; each interval is one step.
-        scheme: a registered scheme of family ``stochastic`` (``"euler_maruyama"``: strong
-            order 1/2, weak order 1) for the odenets backend, or a torchsde method name
+        scheme: a registered SDE scheme, whose step takes the increment
+            (``"euler_maruyama"``: strong order 1/2, weak order 1) for the odenets backend, or
+            a torchsde method name
             (``"euler"``, ``"milstein"``, ``"srk"``) for ``backend="torchsde"``.
         generator: the source of the Brownian increments. ``None`` (and no ``increments``):
             a fresh generator seeded with ``DEFAULT_SEED``, so a call is reproducible; pass
@@ -133,10 +134,11 @@ def sdeint(
             "through its steps with ordinary autograd"
         )
     spec = get_scheme(scheme)
-    if spec.family != "stochastic":
+    if spec.capabilities.noise != "increment":
+        sde_schemes = list_schemes(where=lambda family: family.noise == "increment")
         raise ValueError(
-            f"sdeint needs an SDE scheme (family 'stochastic'), got {spec.name!r} of family "
-            f"{spec.family!r}; SDE schemes: {list_schemes('stochastic')}"
+            f"sdeint needs an SDE scheme (one whose step takes a Brownian increment), got "
+            f"{spec.name!r} of family {spec.family!r}; SDE schemes: {sde_schemes}"
         )
     if increments is None:
         gen = generator if generator is not None else torch.Generator().manual_seed(DEFAULT_SEED)

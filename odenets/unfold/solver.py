@@ -24,11 +24,11 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import check_int, check_options, unknown_name
-from ..numerics.schemes import Scheme, get_scheme
+from ..numerics.schemes import Scheme, get_scheme, list_schemes
 from ..numerics.steps import prepare
 from .problems import Problem
 
-__all__ = ["LEARNABLE", "UnfoldedSolver"]
+__all__ = ["LEARNABLE", "UnfoldedSolver", "unfoldable_schemes"]
 
 #: the per-iteration parameters an :class:`UnfoldedSolver` can learn
 LEARNABLE = ("h", "lam", "momentum", "threshold")
@@ -126,17 +126,22 @@ class UnfoldedSolver(nn.Module):
                 f"'threshold' needs a problem with a proximal step (Lasso), got "
                 f"{type(self.problem).__name__}"
             )
-        if self.scheme.family not in ("explicit_rk", "multistep"):
+        family = self.scheme.capabilities
+        if not family.explicit or family.partitioned or family.noise == "increment":
+            usable = unfoldable_schemes()
             raise ValueError(
-                f"unfolding needs an explicit scheme (explicit_rk or multistep family), got "
-                f"{self.scheme.name!r} of family {self.scheme.family!r}"
+                f"unfolding steps one gradient field explicitly: it needs a scheme with no "
+                f"solve inside the step, an unsplit state and no Brownian increment, got "
+                f"{self.scheme.name!r} (family {self.scheme.family!r}); usable: {usable}"
             )
 
     def _bind_steppers(self) -> list:
         """One stepper per parameter slot (the ``lm`` coefficient ``k = -beta`` per slot)."""
         if self._stepper is not None:
             return [self._stepper] * self.slots
-        return [prepare(self.scheme, {"k": -self.momentum[i]}) for i in range(self.slots)]
+        return [
+            prepare(self.scheme, coefficients={"k": -self.momentum[i]}) for i in range(self.slots)
+        ]
 
     def _slot_values(self, value: Any, dtype: torch.dtype) -> Tensor:
         v = torch.as_tensor(value, dtype=dtype).detach().clone()
@@ -250,6 +255,12 @@ class UnfoldedSolver(nn.Module):
             f"scheme={self.scheme.name!r}, steps={self.steps}, period={self.period}, "
             f"learn={self.learn}"
         )
+
+
+def unfoldable_schemes() -> list[str]:
+    """Schemes an :class:`UnfoldedSolver` can step with: explicit, one unsplit state, no
+    Brownian increment (read from the families' capabilities)."""
+    return list_schemes(where=lambda f: f.explicit and not f.partitioned and f.noise != "increment")
 
 
 def _dtype_of(problem: Problem) -> torch.dtype | None:

@@ -1,110 +1,74 @@
-"""The stepper protocol and the family table that :func:`prepare` dispatches on."""
+"""The stepper protocol and the three ways to bind a scheme: :func:`prepare` (the step),
+:func:`prepare_inverse` (its exact inverse) and :func:`field_slots` (how many fields it reads).
+
+Every caller goes through these; the family's capabilities (:mod:`odenets.numerics.families`)
+say what a scheme can do.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import Tensor
 
-from ..schemes import Scheme, get_scheme
+from ..schemes import Scheme, get_scheme, list_schemes
 
-__all__ = [
-    "StageField",
-    "Stepper",
-    "field_slots",
-    "prepare",
-    "prepare_inverse",
-    "register_family",
-    "register_inverse",
-    "register_slots",
-]
+__all__ = ["Inverse", "StageField", "Stepper", "field_slots", "prepare", "prepare_inverse"]
 
-#: ``f(stage, t, y) -> dy/dt``; ``stage`` indexes the evaluation within one step.
+#: ``f(slot, t, y) -> dy/dt``; ``slot`` says which residual field the step evaluates (the
+#: Runge–Kutta stage, the power of an implicit series, the drift (0) or diffusion (1) of an
+#: SDE step, the half of a partitioned state).
 StageField = Callable[[int, Any, Tensor], Tensor]
 #: ``step(f, t, y, h, state) -> (y_next, state)``
 Stepper = Callable[[StageField, Any, Tensor, Any, Any], tuple[Tensor, Any]]
-
-_FAMILIES: dict[str, Callable[[Scheme, dict], Stepper]] = {}
-
-
-def register_family(family: str) -> Callable:
-    """Register the function that binds a scheme of ``family`` (and its parameters) to a
-    stepper. One per family; the family's module calls it at import."""
-
-    def deco(fn: Callable[[Scheme, dict], Stepper]) -> Callable[[Scheme, dict], Stepper]:
-        if family in _FAMILIES:
-            raise ValueError(f"family {family!r} already has a step function")
-        _FAMILIES[family] = fn
-        return fn
-
-    return deco
+#: ``inverse(f, t, y1, h, state1) -> (y0, state0)``
+Inverse = Callable[[StageField, Any, Tensor, Any, Any], tuple[Tensor, Any]]
 
 
-def prepare(scheme: str | Scheme, params: dict | None = None) -> Stepper:
-    """Bind ``scheme`` (with coefficient ``params``, e.g. ``{"k": k}`` for ``lm``) to a stepper
-    ``step(f, t, y, h, state) -> (y_next, state)``. Bind once per trajectory; ``state`` starts
-    as ``None`` and is whatever the family threads between steps (multistep: its history)."""
+def prepare(
+    scheme: str | Scheme,
+    coefficients: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Stepper:
+    """Bind ``scheme`` to a stepper ``step(f, t, y, h, state) -> (y_next, state)``.
+
+    Args:
+        scheme: a registered id or a :class:`~odenets.numerics.schemes.Scheme`.
+        coefficients: coefficient values (numbers, or tensors for learned ones); defaults
+            filled in, numbers checked against their admissible interval.
+        options: step options (defaults filled in, values validated by the family).
+
+    Bind once per trajectory; ``state`` starts as ``None`` and is whatever the family threads
+    between steps (multistep history, momentum velocity, an SDE step's increment).
+    """
     scheme = get_scheme(scheme)
-    try:
-        bind = _FAMILIES[scheme.family]
-    except KeyError:
-        raise ValueError(
-            f"scheme {scheme.name!r} belongs to family {scheme.family!r}, which has no step "
-            f"function; families with one: {sorted(_FAMILIES)}"
-        ) from None
-    return bind(scheme, dict(params or {}))
+    values, opts = scheme.resolve(coefficients, options)
+    return scheme.capabilities.bind(scheme, values, opts)
 
 
-# --- optional per-family capabilities: field slots and exact inverses ----------------------
-
-_SLOTS: dict[str, Callable[[Scheme, dict], int]] = {}
-_INVERSES: dict[str, Callable[[Scheme, dict], Callable]] = {}
-
-
-def register_slots(family: str) -> Callable:
-    """Register ``slots(scheme, options) -> int`` for a family whose number of distinct stage
-    indices depends on its options (implicit series: one per power of ``h F``)."""
-
-    def deco(fn: Callable[[Scheme, dict], int]) -> Callable[[Scheme, dict], int]:
-        _SLOTS[family] = fn
-        return fn
-
-    return deco
-
-
-def field_slots(scheme: str | Scheme, params: dict | None = None) -> int:
-    """How many distinct stage indices ``f(stage, ...)`` a step of ``scheme`` uses with
-    ``params`` — the number of modules a block with one field per stage needs. Defaults to
-    ``scheme.stages``."""
+def field_slots(scheme: str | Scheme, options: Mapping[str, Any] | None = None) -> int:
+    """How many distinct residual fields ``f(slot, ...)`` a step of ``scheme`` reads with
+    ``options`` — the number of modules a block with one field per slot needs."""
     scheme = get_scheme(scheme)
-    slots = _SLOTS.get(scheme.family)
-    return scheme.stages if slots is None else slots(scheme, dict(params or {}))
+    _, opts = scheme.resolve(None, options)
+    return scheme.capabilities.slot_count(scheme, opts)
 
 
-def register_inverse(family: str) -> Callable:
-    """Register the binder of an exactly invertible family:
-    ``bind(scheme, params) -> inverse(f, t, y1, h) -> y0``."""
-
-    def deco(fn: Callable[[Scheme, dict], Callable]) -> Callable[[Scheme, dict], Callable]:
-        _INVERSES[family] = fn
-        return fn
-
-    return deco
-
-
-def prepare_inverse(scheme: str | Scheme, params: dict | None = None) -> Callable:
-    """Bind the exact inverse ``inverse(f, t, y1, h) -> y0`` of one step of ``scheme``. A
-    family without one is a ``ValueError`` naming the reversible schemes."""
+def prepare_inverse(
+    scheme: str | Scheme,
+    coefficients: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Callable:
+    """Bind the exact inverse ``inverse(f, t, y1, h, state1) -> (y0, state0)`` of one step of
+    ``scheme``. A scheme whose family declares none is a ``ValueError`` naming those that do."""
     scheme = get_scheme(scheme)
-    try:
-        bind = _INVERSES[scheme.family]
-    except KeyError:
-        from ..schemes import list_schemes
-
-        reversible = [n for n in list_schemes() if get_scheme(n).family in _INVERSES]
+    family = scheme.capabilities
+    if family.invert is None:
+        reversible = list_schemes(where=lambda f: f.invertible)
         raise ValueError(
             f"scheme {scheme.name!r} ({scheme.family}) has no exact inverse: a step of it "
             f"cannot be undone from its output; reversible schemes: {reversible}"
-        ) from None
-    return bind(scheme, dict(params or {}))
+        )
+    values, opts = scheme.resolve(coefficients, options)
+    return family.invert(scheme, values, opts)

@@ -23,18 +23,20 @@ one of three ways (the ``solver`` option):
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from torch import Tensor
 
 from ..._validate import check_choice, check_int
+from ..families import Family, register_family
 from ..fixed_point import SolveSettings, SolveStats, implicit_solve
-from ..schemes import Scheme
+from ..schemes import Scheme, register_scheme
 from ..tableau import ButcherTableau
 from ._ops import axpy, scale, shift
-from .base import StageField, Stepper, register_family, register_slots
+from .base import StageField
 
-__all__ = ["SOLVERS", "implicit_options", "implicit_step"]
+__all__ = ["IMPLICIT_OPTIONS", "SOLVERS", "implicit_options", "implicit_step"]
 
 #: The realizations of an implicit step.
 SOLVERS = ("series", "picard", "solve")
@@ -108,23 +110,76 @@ def implicit_step(
     return implicit_solve(g, y, options["settings"], stats)
 
 
-@register_family("implicit")
-def _bind(scheme: Scheme, params: dict) -> Stepper:
-    _, options = scheme.split(params)
-    options = implicit_options(scheme, options)
-    tableau = scheme.coefficients
-    _theta(tableau, scheme.name)
-
-    def step(f, t, y, h, state):
-        return implicit_step(tableau, options, f, t, y, h), state
-
-    return step
+def _step(tableau, options, f, t, y, h, state):
+    return implicit_step(tableau, options, f, t, y, h), state
 
 
-@register_slots("implicit")
-def _slots(scheme: Scheme, params: dict) -> int:
-    _, options = scheme.split(params)
-    check_choice("solver", options["solver"], SOLVERS)
+def _bind(scheme: Scheme, coefficients: dict, options: dict):
+    return partial(_step, scheme.tableau, options)
+
+
+def _check(scheme: Scheme) -> None:
+    _theta(scheme.tableau, scheme.name)
+
+
+def _slots(scheme: Scheme, options: dict) -> int:
     if options["solver"] == "series":
-        return scheme.coefficients.stages - 1 + check_int("order", options["order"], 1)
+        return scheme.tableau.stages - 1 + options["order"]
     return 1
+
+
+register_family(
+    Family(
+        name="implicit",
+        bind=_bind,
+        tableau=ButcherTableau,
+        check=_check,
+        check_options=implicit_options,
+        slots=_slots,
+        explicit=False,
+        transition="euler",
+        description="stiffly accurate implicit RK: series (PolyNet), Picard or IFT solve",
+    )
+)
+
+#: Step options of the implicit family: the realization of the solve (see docs/implicit.md).
+IMPLICIT_OPTIONS = {
+    "solver": "solve",  # "series" (PolyNet), "picard" (k unrolled iterations), "solve"
+    "order": 2,  # series: powers of (h F) kept in (I - h F)^{-1}
+    "iterations": 2,  # picard: fixed-point iterations from y0
+    "tol": None,  # solve: residual tolerance (None: by dtype, see fixed_point.default_tol)
+    "max_iter": 100,  # solve: iteration budget, forward and adjoint
+    "anderson": 5,  # solve: Anderson memory (0: plain fixed-point iteration)
+    "on_failure": "raise",  # solve: "raise" ConvergenceError or "warn" ConvergenceWarning
+}
+
+register_scheme(
+    Scheme(
+        name="backward_euler",
+        family="implicit",
+        order=1,
+        stages=1,
+        architecture="PolyNet (Zhang et al. 2017): x + F(x) + F(F(x)) is the series of "
+        "(I - hF)^{-1} truncated at order 2 (a backward Euler step only for linear F)",
+        reference="Euler 1768; as network blocks: Lu, Zhong, Li, Dong, ICML 2018 §2",
+        tableau=ButcherTableau(a=[[1]], b=[1], c=[1]),
+        options=IMPLICIT_OPTIONS,
+        description="implicit Euler y1 = y0 + h f(t1, y1); A- and L-stable; realizations "
+        "series / picard / solve (IFT gradient)",
+    )
+)
+register_scheme(
+    Scheme(
+        name="trapezoid",
+        family="implicit",
+        order=2,
+        stages=2,
+        architecture="Crank–Nicolson block: x + h/2 F(x) followed by the series of "
+        "(I - h/2 F)^{-1}",
+        reference="Crank & Nicolson 1947",
+        tableau=ButcherTableau(a=[[0, 0], [1 / 2, 1 / 2]], b=[1 / 2, 1 / 2], c=[0, 1]),
+        options=IMPLICIT_OPTIONS,
+        description="implicit trapezoid (Crank–Nicolson, Lobatto IIIA-2) y1 = y0 + h/2 "
+        "(f(t0, y0) + f(t1, y1)); A-stable",
+    )
+)

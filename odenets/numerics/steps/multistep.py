@@ -1,16 +1,23 @@
-"""Explicit linear multistep steps (family ``multistep``): AB2 and the LM-ResNet scheme."""
+"""Explicit linear multistep steps (family ``multistep``): AB2 and the LM-ResNet scheme.
+
+The step threads its history (past states and slopes) as explicit state, restarts with a
+forward Euler step when the history is shorter than it needs, and so wants a uniform grid.
+"""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 from torch import Tensor
 
-from ..schemes import Scheme
+from ..families import Family, register_family
+from ..schemes import Coefficient, Scheme, register_scheme
+from ..tableau import MultistepCoefficients
 from ._ops import axpy, scale
-from .base import StageField, Stepper, register_family
+from .base import StageField
 
-__all__ = ["History", "multistep"]
+__all__ = ["History", "lm_weights", "multistep"]
 
 
 class History(NamedTuple):
@@ -19,12 +26,6 @@ class History(NamedTuple):
 
     ys: tuple[Tensor, ...] = ()
     fs: tuple[Tensor, ...] = ()
-
-    @classmethod
-    def after_step(cls, y_prev: Tensor, f_prev: Tensor) -> History:
-        """The history left by one step from ``y_prev`` with slope ``f_prev`` (e.g. a network's
-        downsampling transition ``y = P(x) + h f`` seen as an Euler step from ``P(x)``)."""
-        return cls((y_prev,), (f_prev,))
 
 
 def multistep(
@@ -53,11 +54,77 @@ def multistep(
     return y1, History((y, *history.ys)[:keep], (fy, *history.fs)[:keep])
 
 
-@register_family("multistep")
-def _bind(scheme: Scheme, params: dict) -> Stepper:
-    a, b = scheme.multistep_weights(params)
+def _step(a: tuple, b: tuple, f: StageField, t: Any, y: Tensor, h: Any, state: Any):
+    return multistep(a, b, f, t, y, h, state)
 
-    def step(f, t, y, h, state):
-        return multistep(a, b, f, t, y, h, state)
 
-    return step
+def _bind(scheme: Scheme, coefficients: dict, options: dict):
+    numbers = scheme.numbers(coefficients)
+    if isinstance(numbers, MultistepCoefficients):
+        a, b = numbers.a, numbers.b
+    else:
+        a, b = numbers
+        if all(isinstance(v, int | float) for v in coefficients.values()):
+            MultistepCoefficients(a=a, b=b)  # plain numbers: consistency and zero-stability
+    return partial(_step, tuple(a), tuple(b))
+
+
+register_family(
+    Family(
+        name="multistep",
+        bind=_bind,
+        tableau=MultistepCoefficients,
+        history=True,
+        euler_start=True,
+        noise="slope",
+        description="explicit linear multistep: history as state, Euler start",
+    )
+)
+
+
+def lm_weights(k: Any) -> tuple[tuple, tuple]:
+    """LM-ResNet two-step weights: ``y_{n+1} = (1-k) y_n + k y_{n-1} + (1+k) h f(y_n)``.
+
+    The factor ``(1 + k)`` makes the step consistent (order 1 for ``-1 < k <= 1``); at
+    ``k = 0`` it is Euler (ResNet), at ``k = 1`` the second-order leapfrog step
+    ``y_{n+1} = y_{n-1} + 2 h f(y_n)``. ``k`` may be a tensor (a learned coefficient).
+    """
+    return (1 - k, k), (1 + k, 0.0)
+
+
+register_scheme(
+    Scheme(
+        name="ab2",
+        family="multistep",
+        order=2,
+        stages=1,
+        architecture="Adams–Bashforth two-step block",
+        reference="Bashforth & Adams 1883",
+        tableau=MultistepCoefficients(a=(1, 0), b=(3 / 2, -1 / 2)),
+        description="y_{n+1} = y_n + h (3/2 f_n - 1/2 f_{n-1}); Euler start",
+    )
+)
+register_scheme(
+    Scheme(
+        name="lm",
+        family="multistep",
+        order=1,
+        stages=1,
+        architecture="LM-ResNet (Lu et al. 2018), consistent form: F scaled by (1+k)",
+        reference="Lu, Zhong, Li, Dong, ICML 2018 (arXiv 1710.10121)",
+        tableau=MultistepCoefficients(*lm_weights(0.5)),
+        tableau_of=lm_weights,
+        # Blocks start near k = 0 (the ResNet step), as in the LM-ResNet reference code.
+        coefficients={
+            "k": Coefficient(
+                0.5,
+                low=-1.0,
+                high=1.0,
+                closed=(False, True),
+                init=(-0.1, 0.0),
+                why="consistent and zero-stable for -1 < k <= 1",
+            )
+        },
+        description="(1-k) y_n + k y_{n-1} + (1+k) h f_n; order 2 at k = 1 (leapfrog); Euler start",
+    )
+)

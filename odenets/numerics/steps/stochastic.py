@@ -23,9 +23,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from ..schemes import Scheme
+from ..families import Family, register_family
+from ..schemes import Scheme, register_scheme
 from ._ops import axpy
-from .base import StageField, Stepper, register_family
+from .base import StageField
 
 __all__ = ["Increment", "NoiseDraw", "diffuse", "euler_maruyama", "noisy_slope"]
 
@@ -101,19 +102,43 @@ def euler_maruyama(
     return y1 + diffuse(b, dw)
 
 
-@register_family("stochastic")
-def _bind(scheme: Scheme, params: dict) -> Stepper:
-    scheme.resolve(params)
+def _step(f, t, y, h, state):
+    # state: None (no noise), this step's increment (consumed), or a source drawing one.
+    if state is None or isinstance(state, Tensor | Increment):
+        return euler_maruyama(f, t, y, h, state), None
+    if callable(state):
+        return euler_maruyama(f, t, y, h, state(t, y, h)), state
+    raise TypeError(
+        f"an Euler–Maruyama step takes as state None, an increment (Tensor or Increment) "
+        f"or a noise source draw(t, y, h), got {type(state).__name__}"
+    )
 
-    def step(f, t, y, h, state):
-        # state: None (no noise), this step's increment (consumed), or a source drawing one.
-        if state is None or isinstance(state, Tensor | Increment):
-            return euler_maruyama(f, t, y, h, state), None
-        if callable(state):
-            return euler_maruyama(f, t, y, h, state(t, y, h)), state
-        raise TypeError(
-            f"an Euler–Maruyama step takes as state None, an increment (Tensor or Increment) "
-            f"or a noise source draw(t, y, h), got {type(state).__name__}"
-        )
 
-    return step
+def _bind(scheme: Scheme, coefficients: dict, options: dict):
+    return _step
+
+
+register_family(
+    Family(
+        name="stochastic",
+        bind=_bind,
+        slots=2,  # the drift (slot 0) and the diffusion (slot 1)
+        noise="increment",
+        description="Euler–Maruyama: drift and diffusion slots, the Brownian increment as state",
+    )
+)
+
+register_scheme(
+    Scheme(
+        name="euler_maruyama",
+        family="stochastic",
+        order=1,
+        stages=1,
+        architecture="shake-shake (Gastaldi 2017) and stochastic depth (Huang et al. 2016) blocks",
+        reference="Maruyama 1955; as network blocks: Lu, Zhong, Li, Dong, ICML 2018 §3",
+        strong_order=0.5,
+        weak_order=1,
+        description="y + h a(t, y) + b(t, y) ⊙ ΔW; strong order 0.5, weak order 1; "
+        "without noise it is forward Euler (order 1 on ODEs)",
+    )
+)
