@@ -107,3 +107,18 @@ def test_readme_mnist1d_line_is_covered_by_the_examples_install():
     assert "--data mnist1d" in readme
     assert any(re.match(r"mnist1d\b", req) for req in extras[extra])
     assert any(re.match(r"matplotlib\b", req) for req in extras[extra])  # results.png
+
+
+def test_formatter_shows_defaults_without_help_and_skips_none():
+    parser = argparse.ArgumentParser(prog="x", formatter_class=HelpFormatter)
+    parser.add_argument("--lr", type=float, default=0.1)  # no help text at all
+    parser.add_argument("--widths", type=str, default=[16, 32], help="stage widths")
+    parser.add_argument("--models", type=str, default=[], help="presets")
+    parser.add_argument("--depth", type=int, help="override the depth")  # default None
+    parser.add_argument("--out", default="runs", help="folder (default: runs/<name>)")
+    text = parser.format_help()
+    assert "default: 0.1" in _option_help(text, "--lr")
+    assert "(default: 16,32)" in _option_help(text, "--widths")
+    assert "(default: none)" in _option_help(text, "--models")
+    assert "default" not in _option_help(text, "--depth")
+    assert _option_help(text, "--out").count("default") == 1

@@ -38,9 +38,10 @@ API:
 - :func:`figure_style`: a context manager applying :data:`RC`.
 - :func:`series_styles(n) <series_styles>` -> ``n`` dicts ``color/marker/linestyle``;
   :func:`style_cycler` the same as a ``cycler`` (the style's ``axes.prop_cycle``).
-- :func:`new_figure(nrows=1, ncols=1, width=, height=, **subplot_kw) <new_figure>` ->
-  ``(Figure, [Axes, ...])``: a constrained-layout figure (room is made for outside legends)
-  and a flat list of its axes, tick sizes and grid fixed from the style.
+- :func:`new_figure(nrows=1, ncols=1, width=, height=, mosaic=, rows=, row_heights=,
+  **subplot_kw) <new_figure>` -> ``(Figure, [Axes, ...])``: a constrained-layout figure
+  (room is made for outside legends) and a flat list of its axes, tick sizes and grid fixed
+  from the style; ``rows=(1, 2)`` lays out a wide panel over two, each row on its own.
 - :func:`save_figure(fig, path) <save_figure>` -> ``Path``: the format from the suffix,
   :data:`DPI` = 300 dpi (for vector formats the resolution of any rasterized artist),
   reproducible metadata (no timestamps), then the figure is closed.
@@ -48,8 +49,10 @@ API:
 - :func:`integer_axis(axis) <integer_axis>`, :func:`count_axis(axis, values) <count_axis>`:
   integer ticks; counts (parameters) as 5.1k / 1.7M, log-scaled when they span > 20x.
 - :func:`slope_guides(ax, h, anchors) <slope_guides>`: labelled reference lines ``C h^p``.
-- :func:`spread_note(n_seeds) <spread_note>`: what an error bar is ("± 1 std over 3
-  seeds").
+- :func:`spread_note(n_seeds) <spread_note>`: what an error bar is ("mean ± 1 std over 3
+  seeds"), for a legend title or an annotation.
+- :data:`REFERENCE_COLOR`: the grey of reference lines (never a series colour).
+- :func:`pyplot`: pyplot on Agg, for code that still wants it (prefer :func:`new_figure`).
 
 Figures here: :func:`plot_convergence` (``odenets orders --plot``) and :func:`plot_compare`
 (``odenets compare --out``); each has a ``*_figure`` twin that returns the Figure unsaved.
