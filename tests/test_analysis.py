@@ -34,11 +34,11 @@ def test_study_measures_every_declared_order():
 
 
 def test_orders_cli_json_table_and_plot(tmp_path, capsys):
-    png = tmp_path / "orders.png"
-    assert main(["orders", "--schemes", "euler,rk4", "--json", "--plot", str(png)]) == 0
+    pdf = tmp_path / "orders.pdf"  # any format matplotlib writes (tests/test_figures.py)
+    assert main(["orders", "--schemes", "euler,rk4", "--json", "--plot", str(pdf)]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert [r["scheme"] for r in payload["results"]] == ["euler", "rk4"]
-    assert png.stat().st_size > 1000
+    assert pdf.read_bytes()[:5] == b"%PDF-"
     assert main(["orders", "--schemes", "heun"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:4] == ["scheme", "family", "declared", "measured"]
@@ -51,7 +51,9 @@ def test_orders_cli_json_table_and_plot(tmp_path, capsys):
         (["orders", "--problem", "logistc"], "did you mean 'logistic'"),
         (["orders", "--steps", "10"], "at least two increasing"),
         (["orders", "--steps", "10,x"], "comma-separated integers"),
-        (["orders", "--plot", "out.pdf"], ".png"),
+        (["orders", "--problem", "bogus"], "choose from 'nonlinear', 'logistic'"),
+        (["orders", "--plot", "out.pdff"], "did you mean .pdf?"),
+        (["orders", "--plot", "out.txt"], "valid suffixes: "),
     ],
 )
 def test_orders_cli_bad_input(argv, message, capsys):

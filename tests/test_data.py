@@ -186,7 +186,7 @@ def test_mnist1d_split_and_shape():
 
 def test_missing_optional_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "mnist1d.data", None)  # makes the import fail
-    with pytest.raises(ImportError, match=r"pip install odenets\[mnist1d\]"):
+    with pytest.raises(ImportError, match=r"`pip install mnist1d`"):
         load_dataset("mnist1d")
 
 

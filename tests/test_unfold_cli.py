@@ -37,16 +37,17 @@ def test_ridge_report_keys_and_plot(tmp_path):
     json.dumps(r)
     text = report("ridge", r)
     assert "t=50" in text and "Chebyshev" in text
-    plot_result("ridge", r, str(tmp_path / "r.png"))
-    assert (tmp_path / "r.png").exists()
+    plot_result("ridge", r, str(tmp_path / "r.svg"))
+    assert b"<svg" in (tmp_path / "r.svg").read_bytes()[:1000]
 
 
 def test_bad_cli_input(capsys):
     assert main(["unfold", "ridge-regression"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid choice" in err
-    assert main(["unfold", "seed", "--plot", "out.pdf"]) == 2
-    assert ".png" in capsys.readouterr().err
+    assert main(["unfold", "seed", "--plot", "out.txt"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ".png" in err and ".pdf" in err and ".svg" in err
 
 
 @pytest.mark.parametrize("name", ["lasso", "quadratic"])

@@ -7,21 +7,97 @@ parser; ``main`` runs it. Bad input is one line on stderr and exit status 2, nev
 from __future__ import annotations
 
 import argparse
+import copy
 import os
+import re
 import sys
 from collections.abc import Sequence
 
 from .._format import text_table
+from .._validate import closest
 from .cli_args import CLIError, package_version
 
-__all__ = ["CLIError", "main"]
+__all__ = ["CLIError", "HelpFormatter", "build_parser", "main"]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults formatter, the one every ``odenets`` parser uses: each option's
+    help ends with ``(default: ...)`` unless its help already states the default or the
+    default is ``None`` (then the help says what happens without the option); options without
+    help text show their default alone. Flags show ``on``/``off``, lists their
+    comma-separated items (an empty list: ``none``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or default is None
+            or default is argparse.SUPPRESS
+            or not (action.option_strings or action.nargs in (argparse.OPTIONAL, "*"))
+        ):
+            return text
+        if isinstance(default, bool):
+            shown = "on" if default else "off"
+        elif isinstance(default, list | tuple):
+            shown = ",".join(map(str, default)).replace("%", "%%") or "none"
+        else:
+            shown = "%(default)s"
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None:  # argparse prints nothing for help=None: show the default
+            shown = self._get_help_string(action)
+            if shown:
+                action = copy.copy(action)
+                action.help = shown
+        return super()._format_action(action)
 
 
 class _Parser(argparse.ArgumentParser):
+    """One-line errors (exit 2), a closest-match hint for an invalid choice, and
+    :class:`HelpFormatter` unless a parser asks for another formatter."""
+
+    def __init__(self, *args, formatter_class=HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
     def error(self, message: str):  # one line, exit 2 (argparse prints usage + error)
+        message += _choice_hint(message)
         raise CLIError(
             f"{self.prog.removeprefix('odenets ')}: {message}" if " " in self.prog else message
         )
+
+
+def _choice_hint(message: str) -> str:
+    """ "; did you mean 'x'?" for argparse's "invalid choice: 'y' (choose from ...)"."""
+    match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not match:
+        return ""
+    given, listed = match.groups()
+    valid = re.findall(r"'([^']*)'", listed) or [c.strip() for c in listed.split(",")]
+    near = closest(given, valid)
+    return f"; did you mean {near!r}?" if near else ""
+
+
+class _LazyChoices:
+    """``choices=`` filled on first use, so building the parser imports nothing heavy."""
+
+    def __init__(self, load) -> None:
+        self._load, self._items = load, None
+
+    def _get(self) -> list[str]:
+        if self._items is None:
+            self._items = list(self._load())
+        return self._items
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._get()
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def add_list(sub) -> None:
@@ -50,25 +126,41 @@ def _run_list(args) -> int:
 def add_orders(sub) -> None:
     p = sub.add_parser("orders", help="measure every scheme's convergence order side by side")
     p.add_argument("--schemes", help="comma-separated scheme ids (default: all)")
-    p.add_argument("--problem", default="nonlinear", help="known-solution problem")
+    p.add_argument(
+        "--problem",
+        default="nonlinear",
+        choices=_LazyChoices(_problems),
+        help="problem with a closed-form solution",
+    )
     p.add_argument("--steps", default="10,20,40,80", help="comma-separated step counts")
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
-    p.add_argument("--plot", metavar="PNG", help="write a log-log plot of error vs h")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="write a log-log figure of error vs h with slope guides; the suffix picks the "
+        "format (.png at 300 dpi, .pdf, .svg, ...) (default: no figure)",
+    )
     p.set_defaults(func=_run_orders)
+
+
+def _problems() -> list[str]:
+    from ..numerics.convergence import PROBLEMS
+
+    return list(PROBLEMS)
 
 
 def _run_orders(args) -> int:
     import json
 
     from ..numerics.convergence import convergence_study
-    from .plots import check_png, plot_convergence
+    from .plots import check_figure_path, plot_convergence
 
     schemes = None if args.schemes is None else [s.strip() for s in args.schemes.split(",")]
     try:
         steps = [int(s) for s in args.steps.split(",")]
     except ValueError:
         raise CLIError(f"--steps expects comma-separated integers, got {args.steps!r}") from None
-    check_png(args.plot)
+    check_figure_path(args.plot)
     rows = convergence_study(schemes, args.problem, steps)
     if args.json:
         print(json.dumps({"problem": args.problem, "results": rows}))
@@ -117,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except CLIError as err:
         print(f"odenets: error: {err}", file=sys.stderr)
-    except (ValueError, TypeError, OSError) as err:
+    except (ValueError, TypeError, OSError, ImportError) as err:  # ImportError: an extra
         print(f"odenets: error: {err}", file=sys.stderr)
     except KeyboardInterrupt:
         print("odenets: interrupted", file=sys.stderr)

@@ -1,30 +1,51 @@
-"""``odenets unfold seed|ridge|quadratic|lasso [--json] [--plot out.png]``.
+"""``odenets unfold seed|ridge|quadratic|lasso [--json] [--plot FILE]``.
 
 Runs one reproduction of :mod:`odenets.unfold.experiments` and prints tables (error vs
 iteration for every method, learned steps next to Chebyshev steps), or only JSON with
-``--json``. Progress bars go to stderr.
+``--json``; ``--plot`` writes its figure (:mod:`odenets.workflow.plots_unfold`) in the format
+the suffix names. Progress bars go to stderr.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from .._format import text_table
-from .plots import check_png, pyplot
+from .plots import check_figure_path
 
 __all__ = ["EXPERIMENTS", "add_unfold", "plot_result"]
 
-EXPERIMENTS = ("seed", "ridge", "quadratic", "lasso")
+#: The reproductions, each with what it shows (the order is the help's order).
+EXPERIMENTS_HELP = {
+    "seed": "DU-GD on f(x) = (x-1)^2: learned steps, iterations to |f'| < 1e-2",
+    "ridge": "Wadayama's ridge regression: DU-GD vs constant, Chebyshev, heavy ball, CG",
+    "quadratic": "unfolded heavy ball vs unfolded GD on a quadratic of condition number 100",
+    "lasso": "unfolded ISTA (learned step, threshold) vs ISTA on sparse recovery",
+}
+EXPERIMENTS = tuple(EXPERIMENTS_HELP)
 _MARKS = (1, 2, 5, 10, 16, 20, 30, 40, 50)
 
 
 def add_unfold(sub) -> None:
     """Add the ``unfold`` subcommand to an argparse ``subparsers`` object."""
-    p = sub.add_parser("unfold", help="deep unfolding reproductions (DU-GD, heavy ball, ISTA)")
-    p.add_argument("experiment", choices=EXPERIMENTS, help="which reproduction to run")
+    p = sub.add_parser(
+        "unfold",
+        help=f"deep-unfolding reproductions: {', '.join(EXPERIMENTS)}",
+        description="Run one deep-unfolding reproduction and print its tables. Experiments: "
+        + "; ".join(f"{k}: {v}" for k, v in EXPERIMENTS_HELP.items()),
+    )
+    p.add_argument(
+        "experiment", choices=EXPERIMENTS, help=f"which reproduction: {', '.join(EXPERIMENTS)}"
+    )
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
-    p.add_argument("--plot", metavar="PNG", help="write a plot (log error vs t, learned steps)")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="write the experiment's figure; the suffix picks the format (.png at 300 dpi, "
+        ".pdf, .svg, ...) (default: no figure)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the instance and batches")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
@@ -33,7 +54,7 @@ def add_unfold(sub) -> None:
 def _run(args) -> int:
     from ..unfold import experiments
 
-    check_png(args.plot)
+    check_figure_path(args.plot)
     run = getattr(experiments, f"{args.experiment}_experiment")
     result = run(seed=args.seed, progress=not args.quiet)
     if args.json:
@@ -105,38 +126,8 @@ def _steps_table(cols: dict[str, list[float]]) -> str:
     return text_table(rows, align="right")
 
 
-def plot_result(experiment: str, result: dict[str, Any], path: str) -> None:
-    """Write a PNG: error (log) vs iteration for every method, and the learned steps (next to
-    the Chebyshev steps for ``ridge``)."""
-    plt = pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    if experiment == "seed":
-        ax1.bar(range(len(result["learned_steps"])), result["learned_steps"])
-        ax1.axhline(0.5, color="k", ls="--", lw=1, label="optimal first step 0.5")
-        ax1.set(xlabel="iteration", ylabel="learned step", title="f(x) = (x-1)^2")
-        ax1.legend()
-        ax2.axis("off")
-    else:
-        key = "nmse_db" if experiment == "lasso" else "mse"
-        for name, curve in result[key].items():
-            ax1.plot(result["t"][: len(curve)], curve, label=name)
-        if key == "mse":
-            ax1.set_yscale("log")
-        ax1.set(xlabel="iteration t", ylabel="NMSE (dB)" if key == "nmse_db" else "MSE")
-        ax1.legend(fontsize=8)
-        steps = result.get("steps", result.get("gd_steps"))
-        ax2.plot(steps, "o-", label="learned steps" if "steps" in result else "learned GD steps")
-        if "hb_steps" in result:
-            ax2.plot(result["hb_steps"], "^-", label="learned heavy-ball h")
-        if "chebyshev_steps" in result:
-            cheb = result["chebyshev_steps"]
-            ax2.plot(
-                [cheb[i % len(cheb)] for i in range(len(steps))],
-                "s--",
-                label="Chebyshev steps (period)",
-            )
-        ax2.set(xlabel="iteration", ylabel="step size")
-        ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+def plot_result(experiment: str, result: dict[str, Any], path: str | Path) -> Path:
+    """Write the experiment's figure (:func:`odenets.workflow.plots_unfold.plot_unfold`)."""
+    from .plots_unfold import plot_unfold
+
+    return plot_unfold(experiment, result, path)

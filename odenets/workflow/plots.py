@@ -1,88 +1,582 @@
-"""Figures for the workflow (matplotlib, imported lazily; the ``examples`` extra installs it)."""
+"""One style and a few helpers for every odenets figure, plus the order and compare figures.
+
+matplotlib is imported lazily (the ``examples`` extra installs it) and only through
+:class:`matplotlib.figure.Figure`, never pyplot's global state, so figures are thread-safe and
+need no GUI backend.
+
+The style (:data:`RC`, applied by :func:`figure_style`): 9-pt text, a light grid, hollow
+markers, and a property cycle in which every series differs from every other in its
+(colour, marker, line style) triple (:func:`series_styles`; 9 colours x 8 markers x 4 line
+styles, all triples distinct for the first :data:`DISTINCT_SERIES` = 72 series), so 13+
+series stay apart in colour, in black and white and where curves coincide. Fonts are embedded
+as TrueType in PDF/PS (``pdf.fonttype = 42``), as journals ask.
+
+How to make a figure with these helpers (what the figures below and any new figure module
+do)::
+
+    from odenets.workflow.plots import (
+        check_figure_path, figure_style, integer_axis, legend_outside, new_figure, save_figure,
+    )
+
+    check_figure_path(path)                 # at argument-parsing time: fail before the work
+    with figure_style():                    # the rc style for everything drawn inside
+        fig, (ax,) = new_figure(width=6.0, height=3.6)
+        for i, (name, ys) in enumerate(curves.items()):
+            ax.plot(ts, ys, label=name)     # the cycle gives each series its own triple
+        ax.set(title="...", xlabel="iteration t", ylabel="MSE ||x_t - x*||^2 / K")
+        integer_axis(ax.xaxis)              # integer data -> integer ticks
+        legend_outside(ax)                  # beside the axes, never over the data
+        save_figure(fig, path)              # 300 dpi raster / vector by suffix; closes fig
+
+API:
+
+- :func:`figure_formats` -> ``{suffix: description}`` of every format matplotlib's Agg
+  canvas writes (png, pdf, svg, eps, jpg, tif, webp, ...); :data:`RASTER_FORMATS`.
+- :func:`check_figure_path(path, option="--plot") <check_figure_path>`: ``None`` passes;
+  otherwise the suffix must be one of :func:`figure_formats` and the folder must exist, else
+  a one-line ``ValueError`` that lists the valid suffixes (and the closest one).
+- :func:`figure_style`: a context manager applying :data:`RC`.
+- :func:`series_styles(n) <series_styles>` -> ``n`` dicts ``color/marker/linestyle``;
+  :func:`style_cycler` the same as a ``cycler`` (the style's ``axes.prop_cycle``).
+- :func:`new_figure(nrows=1, ncols=1, width=, height=, mosaic=, rows=, row_heights=,
+  **subplot_kw) <new_figure>` -> ``(Figure, [Axes, ...])``: a constrained-layout figure
+  (room is made for outside legends) and a flat list of its axes, tick sizes and grid fixed
+  from the style; ``rows=(1, 2)`` lays out a wide panel over two, each row on its own.
+- :func:`save_figure(fig, path) <save_figure>` -> ``Path``: the format from the suffix,
+  :data:`DPI` = 300 dpi (for vector formats the resolution of any rasterized artist),
+  reproducible metadata (no timestamps), then the figure is closed.
+- :func:`legend_outside(ax, ...) <legend_outside>`: a legend to the right of the axes.
+- :func:`integer_axis(axis) <integer_axis>`, :func:`count_axis(axis, values) <count_axis>`:
+  integer ticks; counts (parameters) as 5.1k / 1.7M, log-scaled when they span > 20x.
+- :func:`slope_guides(ax, h, anchors) <slope_guides>`: labelled reference lines ``C h^p``.
+- :func:`spread_note(n_seeds) <spread_note>`: what an error bar is ("mean ± 1 std over 3
+  seeds"), for a legend title or an annotation.
+- :data:`REFERENCE_COLOR`: the grey of reference lines (never a series colour).
+- :func:`pyplot`: pyplot on Agg, for code that still wants it (prefer :func:`new_figure`).
+
+Figures here: :func:`plot_convergence` (``odenets orders --plot``) and :func:`plot_compare`
+(``odenets compare --out``); each has a ``*_figure`` twin that returns the Figure unsaved.
+The unfolding figures are in :mod:`odenets.workflow.plots_unfold`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import shutil
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["check_png", "plot_compare", "plot_convergence", "pyplot"]
+from .._validate import closest
+
+__all__ = [
+    "DISTINCT_SERIES",
+    "DPI",
+    "RASTER_FORMATS",
+    "RC",
+    "REFERENCE_COLOR",
+    "check_figure_path",
+    "compare_figure",
+    "convergence_figure",
+    "count_axis",
+    "figure_formats",
+    "figure_style",
+    "integer_axis",
+    "legend_outside",
+    "new_figure",
+    "plot_compare",
+    "plot_convergence",
+    "pyplot",
+    "save_figure",
+    "series_styles",
+    "slope_guides",
+    "spread_note",
+    "style_cycler",
+]
+
+#: Resolution of raster output (and of rasterized artists inside vector output).
+DPI = 300
+#: Suffixes written as pixels (everything else matplotlib writes is vector or text).
+RASTER_FORMATS = frozenset(
+    {"png", "jpg", "jpeg", "tif", "tiff", "webp", "gif", "avif", "raw", "rgba"}
+)
+
+# tab10 without its grey (kept for reference lines), in tab10's order.
+_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+)
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
+_LINESTYLES = ("-", "--", "-.", ":")
+#: Series whose (colour, marker, line style) triples are pairwise distinct: lcm(9, 8, 4).
+DISTINCT_SERIES = 72
+#: Colour of reference lines (slope guides, optimal values): not a series colour.
+REFERENCE_COLOR = "0.35"
+
+#: The rc parameters of every odenets figure (see the module docstring).
+RC: dict[str, Any] = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 8,
+    "legend.frameon": False,
+    "figure.titlesize": 11,
+    "axes.grid": True,
+    "axes.grid.which": "major",
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.3,
+    "lines.markersize": 5,
+    "lines.markerfacecolor": "none",
+    "lines.markeredgewidth": 1.1,
+    "errorbar.capsize": 3,
+    "axes.formatter.use_mathtext": True,
+    "axes.formatter.limits": (-3, 4),
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "svg.hashsalt": "odenets",
+    "savefig.dpi": DPI,
+}
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(
+            'figures need matplotlib: `pip install matplotlib` (or `pip install -e ".[examples]"`)'
+        ) from None
+    return matplotlib
 
 
 def pyplot():
-    """matplotlib's pyplot on the file-only Agg backend, or a one-line ImportError."""
-    try:
-        import matplotlib
+    """matplotlib's pyplot on the file-only Agg backend, or a one-line ImportError (kept for
+    code that wants pyplot; the figures here use :func:`new_figure`)."""
+    matplotlib = _matplotlib()
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("plots need matplotlib: `pip install odenets[examples]`") from None
     return plt
 
 
-def check_png(path: str | None) -> str | None:
-    """A ``--plot`` argument must name a ``.png`` file (None: no plot)."""
-    if path is not None and not str(path).lower().endswith(".png"):
-        raise ValueError(f"--plot expects a .png path, got {path!r}")
+def series_styles(n: int) -> list[dict[str, str]]:
+    """``n`` series styles ``{"color", "marker", "linestyle"}``; the triples are pairwise
+    distinct for ``n <= DISTINCT_SERIES`` (series ``i`` takes colour ``i mod 9``, marker
+    ``i mod 8`` and line style ``i mod 4``) and repeat after that."""
+    return [
+        {
+            "color": _COLORS[i % len(_COLORS)],
+            "marker": _MARKERS[i % len(_MARKERS)],
+            "linestyle": _LINESTYLES[i % len(_LINESTYLES)],
+        }
+        for i in range(n)
+    ]
+
+
+def style_cycler():
+    """The style's ``axes.prop_cycle``: :func:`series_styles` of :data:`DISTINCT_SERIES`."""
+    from cycler import cycler
+
+    styles = series_styles(DISTINCT_SERIES)
+    return cycler(**{k: [s[k] for s in styles] for k in ("color", "marker", "linestyle")})
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[None]:
+    """Apply :data:`RC` (and the series cycle) to everything drawn inside the block."""
+    matplotlib = _matplotlib()
+    with matplotlib.rc_context({**RC, "axes.prop_cycle": style_cycler()}):
+        yield
+
+
+def figure_formats() -> dict[str, str]:
+    """``{suffix: description}`` of every format matplotlib's Agg canvas writes."""
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return dict(sorted(FigureCanvasAgg.get_supported_filetypes().items()))
+
+
+def check_figure_path(path: str | Path | None, option: str = "--plot") -> str | Path | None:
+    """Check a figure path before any work is done; ``None`` (no figure) passes.
+
+    The suffix picks the format and must be one matplotlib writes (:func:`figure_formats`);
+    the folder must exist. ``.pgf`` also needs the TeX program of ``pgf.texsystem`` on PATH.
+
+    Raises:
+        ValueError: one line naming ``option``, what was given and the valid suffixes.
+    """
+    if path is None:
+        return None
+    formats = figure_formats()
+    valid = ", ".join(f".{s}" for s in formats)
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if not suffix:
+        raise ValueError(
+            f"{option} expects a file name whose suffix names the format, got {str(path)!r}; "
+            f"valid suffixes: {valid}"
+        )
+    if suffix not in formats:
+        near = closest(suffix, formats)
+        hint = f" (did you mean .{near}?)" if near else ""
+        raise ValueError(
+            f"{option} {str(path)!r}: matplotlib cannot write .{suffix} figures{hint}; "
+            f"valid suffixes: {valid}"
+        )
+    if suffix == "pgf":
+        tex = _matplotlib().rcParams["pgf.texsystem"]
+        if shutil.which(tex) is None:
+            raise ValueError(f"{option} {str(path)!r}: .pgf output needs {tex} on PATH")
+    folder = Path(path).expanduser().parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist")
     return path
 
 
-def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    """Save a PNG of :func:`odenets.workflow.compare.compare` results: test accuracy (mean ± std
-    over seeds) against parameters and against residual-function evaluations per forward."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, label in (
-        (axes[0], "params", "parameters"),
-        (axes[1], "f_evals", "F-evaluations per forward"),
-    ):
-        for r in results:
-            ax.errorbar(
-                r[key],
-                100 * r["test_accuracy"],
-                yerr=100 * r["test_accuracy_std"],
-                fmt="o",
-                capsize=3,
-                label=r["scheme"],
-            )
-            ax.annotate(
-                r["scheme"],
-                (r[key], 100 * r["test_accuracy"]),
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize=8,
-            )
-        ax.set_xlabel(label)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy (%)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def new_figure(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    width: float = 6.0,
+    height: float = 3.6,
+    mosaic: Sequence[Sequence[str]] | None = None,
+    rows: Sequence[int] | None = None,
+    row_heights: Sequence[float] | None = None,
+    **subplot_kw: Any,
+):
+    """A constrained-layout Figure of ``width x height`` inches and its axes as a flat list.
+
+    Args:
+        nrows, ncols: the grid (ignored with ``mosaic``); axes are listed row by row.
+        mosaic: a layout for :meth:`Figure.subplot_mosaic`, e.g. ``[["err", "err"],
+            ["h", "beta"]]`` (a panel spanning both columns over two); axes are listed in
+            the order their names first appear.
+        rows: axes per row, each row laid out on its own (a :class:`SubFigure`), e.g.
+            ``(1, 2)``: one wide panel over two; a legend beside the wide panel then takes no
+            width from the two below. Overrides ``nrows``/``ncols``/``mosaic``.
+        row_heights: relative heights of ``rows`` (default equal).
+        subplot_kw: passed to :meth:`Figure.subplots` / ``subplot_mosaic`` (``sharey=True``,
+            ``gridspec_kw=...``).
+
+    Tick label sizes and the grid are fixed on the axes from :data:`RC`, so they hold even if
+    the axes are drawn outside :func:`figure_style`.
+    """
+    _matplotlib()
+    from matplotlib.figure import Figure
+
+    with figure_style():
+        fig = Figure(figsize=(width, height), layout="constrained")
+        if rows is not None:
+            bands = fig.subfigures(len(rows), 1, height_ratios=row_heights, squeeze=False)
+            axes = [
+                ax
+                for band, n in zip(bands[:, 0], rows, strict=True)
+                for ax in band.subplots(1, n, squeeze=False, **subplot_kw)[0]
+            ]
+        elif mosaic is not None:
+            named = fig.subplot_mosaic([list(row) for row in mosaic], **subplot_kw)
+            order = [n for n in dict.fromkeys(n for row in mosaic for n in row) if n != "."]
+            axes = [named[name] for name in order]
+        else:
+            grid = fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
+            axes = [ax for row in grid for ax in row]
+        for ax in axes:
+            ax.tick_params(which="major", labelsize=RC["xtick.labelsize"])
+            ax.grid(True, which="major", alpha=RC["grid.alpha"], linewidth=RC["grid.linewidth"])
+    return fig, axes
+
+
+def save_figure(fig, path: str | Path, *, dpi: int | None = None) -> Path:
+    """Write ``fig`` to ``path`` in the format its suffix names and close the figure.
+
+    Raster formats (:data:`RASTER_FORMATS`) are written at ``dpi`` (default :data:`DPI` =
+    300); vector formats (pdf, svg, eps, ...) keep text and lines as vectors and use ``dpi``
+    only for rasterized artists. PDF and SVG carry no timestamp, so the same figure gives the
+    same bytes.
+    """
+    path = Path(check_figure_path(Path(path), option="figure path"))
+    fmt = path.suffix.lower().lstrip(".")
+    metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
+    with figure_style():
+        fig.savefig(path, format=fmt, dpi=dpi or DPI, metadata=metadata)
+    if "matplotlib.pyplot" in sys.modules:  # a pyplot-managed figure: release it
+        sys.modules["matplotlib.pyplot"].close(fig)
     return path
+
+
+def legend_outside(ax, handles=None, labels=None, *, title: str | None = None, ncol: int = 1):
+    """A legend to the right of ``ax`` (outside it, top-aligned; constrained layout makes
+    room), from ``handles``/``labels`` or the axes' labelled artists."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    return ax.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+        ncol=ncol,
+        title=title,
+        alignment="left",
+    )
+
+
+def integer_axis(axis) -> None:
+    """Major ticks on integers only (iterations, counts)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(
+        MaxNLocator(integer=True, nbins="auto", steps=[1, 2, 5, 10], min_n_ticks=3)
+    )
+
+
+def count_axis(axis, values: Sequence[float], *, log_above: float = 20.0) -> None:
+    """Ticks for counts such as parameters: engineering labels (5.1k, 1.7M) and integer
+    positions; log scale when ``max/min > log_above``; a padded range so one value or
+    equal values still get a readable axis."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
+
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo > log_above:
+        setter = axis.axes.set_xscale if axis is axis.axes.xaxis else axis.axes.set_yscale
+        setter("log")
+        axis.set_major_formatter(EngFormatter(sep=""))
+        axis.set_minor_formatter(NullFormatter())
+        limits = (lo / 1.5, hi * 1.5)
+    else:
+        axis.set_major_locator(MaxNLocator(nbins=4, integer=True, min_n_ticks=2))
+        axis.set_major_formatter(EngFormatter(sep=""))
+        pad = max(0.12 * (hi - lo), 0.01 * abs(hi), 0.5)
+        limits = (lo - pad, hi + pad)
+    if axis is axis.axes.xaxis:
+        axis.axes.set_xlim(*limits)
+    else:
+        axis.axes.set_ylim(*limits)
+
+
+def slope_guides(
+    ax,
+    h: Sequence[float],
+    anchors: Mapping[int, float],
+    orders: Sequence[int] = (1, 2, 3, 4),
+    *,
+    below: float = 4.0,
+) -> list:
+    """Reference lines ``C h^p`` for each ``p`` in ``orders``, labelled "slope p" at their
+    left end, in the reference colour.
+
+    Args:
+        ax: log-log axes.
+        h: the step sizes the lines span.
+        anchors: ``{p: error}``; the line of slope ``p`` passes ``below`` times under
+            ``error`` at ``max(h)`` (e.g. the smallest error of the series of order ``p`` at
+            the largest step). Orders without an anchor are placed by interpolating the
+            log-anchors of the others in ``p`` (or at 1 when there are none).
+
+    Returns:
+        The Line2D guides (their labels start with ``_``, so they stay out of legends).
+    """
+    import numpy as np
+
+    h = np.asarray(sorted(h), dtype=float)
+    known = sorted((p, np.log10(e)) for p, e in anchors.items() if e > 0)
+    lines = []
+    for p in orders:
+        if known:
+            log_anchor = float(np.interp(p, [k for k, _ in known], [v for _, v in known]))
+        else:
+            log_anchor = 0.0
+        c = 10**log_anchor / below / h[-1] ** p
+        (line,) = ax.plot(
+            h,
+            c * h**p,
+            color=REFERENCE_COLOR,
+            linestyle=(0, (1, 2)),
+            linewidth=0.9,
+            marker="",
+            label=f"_slope {p}",
+            zorder=1,
+        )
+        ax.annotate(
+            f"slope {p}",
+            (h[0], c * h[0] ** p),
+            xytext=(-3, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=7,
+            color=REFERENCE_COLOR,
+        )
+        lines.append(line)
+    return lines
+
+
+def spread_note(n_seeds: Sequence[int] | int) -> str:
+    """What an error bar shows: "error bars: ± 1 std over 3 seeds" (or that there is none)."""
+    counts = sorted({n_seeds} if isinstance(n_seeds, int) else set(n_seeds))
+    if counts == [1]:
+        return "one seed each (no error bars)"
+    span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    return f"mean ± 1 std over {span} seeds"
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _h_label(h: float) -> str:
+    n = 1 / h
+    return f"1/{round(n)}" if abs(n - round(n)) < 1e-9 * n else f"{h:g}"
+
+
+def convergence_figure(rows: Sequence[dict], title: str = ""):
+    """Log-log error against step size, one series per scheme (declared and measured order
+    in its label), with slope-1..4 guides; rows as :func:`odenets.numerics.convergence.
+    convergence_study` returns them."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    with figure_style():
+        fig, (ax,) = new_figure(width=7.0, height=4.2)
+        styles = series_styles(len(rows))
+        anchors: dict[int, float] = {}
+        hs = sorted({h for r in rows for h in r["h"]})
+        for r, style in zip(rows, styles, strict=True):
+            ax.loglog(
+                r["h"],
+                r["errors"],
+                **style,
+                label=f"{r['scheme']} (order {r['declared_order']:g}, "
+                f"measured {r['measured_order']:.2f})",
+            )
+            p = round(r["declared_order"])
+            at_big = r["errors"][r["h"].index(max(r["h"]))]
+            if at_big > 0:
+                anchors[p] = min(anchors.get(p, at_big), at_big)
+        slope_guides(ax, hs, anchors)
+        ax.xaxis.set_major_locator(FixedLocator(hs))
+        ax.xaxis.set_major_formatter(_fixed_labels([_h_label(h) for h in hs]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        lo = min(hs)
+        ax.set_xlim(lo / 10 ** (0.18 * max(1.0, _decades(hs))), max(hs) * 1.15)
+        ax.set(
+            xlabel="step size h = t_end / n (time units)",
+            ylabel="max-norm error at the final time",
+            title=title or "global error vs step size",
+        )
+        ax.grid(True, which="minor", axis="y", alpha=0.12)
+        legend_outside(ax, title="scheme (grey dotted: slope guides)")
+    return fig
+
+
+def _decades(values: Sequence[float]) -> float:
+    import math
+
+    return math.log10(max(values) / min(values))
+
+
+def _fixed_labels(labels: Sequence[str]):
+    from matplotlib.ticker import FixedFormatter
+
+    return FixedFormatter(list(labels))
 
 
 def plot_convergence(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    """Save a log-log PNG of error against step size, one line per scheme."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for r in rows:
-        ax.loglog(
-            r["h"],
-            r["errors"],
-            "o-",
-            label=f"{r['scheme']} (declared {r['declared_order']:g}, "
-            f"measured {r['measured_order']:.2f})",
-        )
-    ax.set_xlabel("step size h")
-    ax.set_ylabel("max error at the final time")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    ax.set_title(title or "global error vs step size")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    """Save :func:`convergence_figure` to ``path`` (any :func:`figure_formats` suffix)."""
+    return save_figure(convergence_figure(rows, title), path)
+
+
+def _entry_label(r: Mapping[str, Any]) -> str:
+    model = str(r.get("model", ""))
+    if model and not model.startswith("SolverNet("):  # a preset
+        return f"{model} ({r['scheme']})"
+    short = str(r.get("architecture", "")).split(" (")[0].split(":")[0].strip()
+    return f"{r['scheme']} ({short})" if short else str(r["scheme"])
+
+
+def _dodge(values: Sequence[float], step: float = 5.0) -> list[float]:
+    """Offsets in points that spread entries at (nearly) the same value symmetrically: values
+    closer than 0.5% of the range (or 0.1% of the value) share one cluster."""
+    lo, hi = min(values), max(values)
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    clusters: list[list[int]] = []
+    for i in order:
+        if clusters:
+            prev = values[clusters[-1][-1]]
+            tol = max(0.005 * (hi - lo), 1e-3 * abs(values[i]))
+            if values[i] - prev <= tol:
+                clusters[-1].append(i)
+                continue
+        clusters.append([i])
+    offsets = [0.0] * len(values)
+    for cluster in clusters:
+        for k, i in enumerate(sorted(cluster)):
+            offsets[i] = (k - (len(cluster) - 1) / 2) * step
+    return offsets
+
+
+def compare_figure(results: Sequence[dict], title: str = ""):
+    """Test accuracy (mean ± 1 std over seeds) against parameters and against F-evaluations
+    per forward pass, one series per entry of :func:`odenets.workflow.compare.compare`.
+
+    Entries at the same abscissa are offset by a few points (not data units) so that none
+    hides another; the legend's title says what the error bars are.
+    """
+    from matplotlib.transforms import ScaledTranslation
+
+    with figure_style():
+        fig, axes = new_figure(1, 2, width=7.0, height=3.2)
+        styles = series_styles(len(results))
+        keys = ("params", "f_evals")
+        for ax, key, xlabel, panel in (
+            (axes[0], "params", "parameters (count)", "accuracy vs model size"),
+            (axes[1], "f_evals", "F-evaluations per forward pass (count)", "accuracy vs cost"),
+        ):
+            xs = [r[key] for r in results]
+            for r, style, dx in zip(results, styles, _dodge(xs), strict=True):
+                container = ax.errorbar(
+                    r[key],
+                    100 * r["test_accuracy"],
+                    yerr=100 * r["test_accuracy_std"],
+                    color=style["color"],
+                    marker=style["marker"],
+                    linestyle="none",
+                    label=_entry_label(r),
+                )
+                container.lines[0].set_linestyle(style["linestyle"])  # shown in the legend
+                shift = ax.transData + ScaledTranslation(dx / 72, 0, fig.dpi_scale_trans)
+                for artist in container.get_children():
+                    artist.set_transform(shift)
+            count_axis(ax.xaxis, xs)
+            ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=panel)
+        lo = min(100 * (r["test_accuracy"] - r["test_accuracy_std"]) for r in results)
+        hi = max(100 * (r["test_accuracy"] + r["test_accuracy_std"]) for r in results)
+        pad = max(0.08 * (hi - lo), 0.5)
+        for ax in axes:
+            ax.set_ylim(max(lo - pad, 0), min(hi + pad, 100.5))
+        note = spread_note([len(r.get("runs", [None])) for r in results])
+        if any(_dodge([r[key] for r in results]) != [0.0] * len(results) for key in keys):
+            note += "\n(entries at one x drawn side by side)"
+        legend_outside(axes[1], title=note)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> Path:
+    """Save :func:`compare_figure` to ``path`` (any :func:`figure_formats` suffix)."""
+    return save_figure(compare_figure(results, title), path)
+
+
+def check_png(path: str | Path | None) -> str | Path | None:
+    """Deprecated alias of :func:`check_figure_path` (every matplotlib format is accepted)."""
+    return check_figure_path(path)
