@@ -14,6 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SMOKE = {
     "cifar10_resnet_vs_lm.py": ["--smoke", "--out", "{out}"],
     "mnist1d_compare.py": ["--smoke", "--out", "{out}"],
+    "optimizers_and_batch_size.py": ["--smoke", "--out", "{out}"],
     "scheme_transfer.py": ["--smoke"],
     "unfold_ridge.py": [],
 }

@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     add_list(sub)
     add_orders(sub)
+    from .cmd_batch import add_batch_sweep
     from .cmd_compare import add_compare
     from .cmd_eval import add_eval, add_transfer
     from .cmd_train import add_train
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in (add_compare, add_train, add_eval, add_transfer, add_unfold):
         add(sub)
+    add_batch_sweep(sub)
     return parser
 
 

@@ -27,6 +27,12 @@ def add_compare(sub) -> None:
         default=[],
         help="presets to compare as well (see `odenets list`)",
     )
+    p.add_argument(
+        "--optimizers",
+        type=csv_list(str, "optimizer names"),
+        help="instead: one net per optimizer from the same start, e.g. sgd,momentum,adam "
+        "(docs/optimizers.md)",
+    )
     data_args(p)
     p.add_argument("--epochs", type=positive_int, help="epochs per run (default: per dataset)")
     p.add_argument(
@@ -54,6 +60,10 @@ def add_compare(sub) -> None:
 
 
 def _run_compare(args) -> int:
+    if args.optimizers:
+        from .optimizer_compare import run_from_args
+
+        return run_from_args(args)
     from .compare import CompareConfig, compare, markdown_table
 
     given = {f.name: getattr(args, f.name) for f in fields(CompareConfig) if hasattr(args, f.name)}

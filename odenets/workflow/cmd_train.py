@@ -24,9 +24,17 @@ def add_train(sub) -> None:
         default=128,
         help="global batch size, split over torchrun processes (default: 128)",
     )
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    from .optimizers import list_optimizers
+
+    p.add_argument(
+        "--optimizer",
+        default="momentum",
+        help=f"{', '.join(list_optimizers())} (default: momentum, SGD with momentum 0.9; "
+        "see docs/optimizers.md)",
+    )
+    p.add_argument("--lr", type=float, help="default: the optimizer's (0.1 SGD, 1e-3 Adam)")
+    p.add_argument("--momentum", type=float, help="momentum / Adam's beta1 (default: 0.9)")
+    p.add_argument("--weight-decay", type=float, help="default: the optimizer's (1e-4 SGD)")
     from .train import SCHEDULES
 
     p.add_argument(
@@ -85,6 +93,7 @@ def _run_train(args) -> int:
         augment=not args.no_augment,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        optimizer=args.optimizer,
         lr=args.lr,
         momentum=args.momentum,
         weight_decay=args.weight_decay,

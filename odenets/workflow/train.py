@@ -1,4 +1,5 @@
-"""The trainer: SGD with momentum, paper learning-rate recipes, checkpoints with exact resume,
+"""The trainer: any optimizer of :mod:`~odenets.workflow.optimizers` (default SGD with
+momentum), paper learning-rate recipes, checkpoints with exact resume,
 NaN stop, JSON-lines metrics, data parallelism under ``torchrun``.
 
 Everything random is seeded from ``TrainConfig.seed``: the initial weights (global torch RNG),
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from .._validate import check_choice, check_int, check_number
+from .._validate import check_choice, check_int
 from .checkpoint import (
     CheckpointError,
     build_model,
@@ -41,6 +42,7 @@ from .checkpoint import (
 )
 from .data import Dataset, load_dataset
 from .distributed import DistInfo, all_reduce_sum, convert_sync_batchnorm, setup, teardown
+from .optimizers import build_optimizer, resolve_defaults
 
 __all__ = [
     "SCHEDULES",
@@ -62,6 +64,7 @@ RUN_FIELDS = (
     "data",
     "seed",
     "batch_size",
+    "optimizer",
     "lr",
     "schedule",
     "momentum",
@@ -78,7 +81,10 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """What to train and how. Defaults are the CIFAR recipe (lr 0.1, wd 1e-4, batch 128)."""
+    """What to train and how. Defaults are the CIFAR recipe (SGD momentum 0.9, lr 0.1, wd 1e-4,
+    batch 128); ``lr`` / ``momentum`` / ``weight_decay`` left ``None`` take the optimizer's
+    defaults (:data:`~odenets.workflow.optimizers.OPTIMIZERS`), resolved by :meth:`resolved`
+    when training starts and recorded so in the checkpoint."""
 
     model: str | None = "resnet20"  # preset name; None: a SolverNet built from model_args
     model_args: dict = field(default_factory=dict)  # overrides passed to the model builder
@@ -88,10 +94,11 @@ class TrainConfig:
     augment: bool = True
     epochs: int = 10
     batch_size: int = 128  # global: split over the processes of a torchrun job
-    lr: float = 0.1
-    momentum: float = 0.9
+    optimizer: str = "momentum"  # see odenets.workflow.optimizers.OPTIMIZERS
+    lr: float | None = None  # None: the optimizer's default (0.1 for SGD, 1e-3 for Adam, ...)
+    momentum: float | None = None  # None: the optimizer's (0.9; Adam's beta1)
     nesterov: bool = False
-    weight_decay: float = 1e-4
+    weight_decay: float | None = None  # None: the optimizer's (1e-4 for SGD, 0 for Adam, ...)
     schedule: str = "step"
     seed: int = 0
     out: str | None = None  # folder for last.pt, best.pt, metrics.jsonl (None: no files)
@@ -107,9 +114,7 @@ class TrainConfig:
         check_int("epochs", self.epochs, 1)
         check_int("batch_size", self.batch_size, 1)
         check_int("seed", self.seed, 0)
-        check_number("lr", self.lr, positive=True)
-        check_number("momentum", self.momentum)
-        check_number("weight_decay", self.weight_decay)
+        self.resolved()  # the optimizer name and its lr / momentum / weight decay
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.stop_after is not None:
             check_int("stop_after", self.stop_after, 1)
@@ -122,6 +127,20 @@ class TrainConfig:
                 f"incremental schedule {list(self.incremental)} has more phases "
                 f"than epochs ({self.epochs}): each phase needs at least one epoch"
             )
+
+    def resolved(self) -> TrainConfig:
+        """This config with ``lr``, ``momentum``, ``weight_decay`` left ``None`` set to the
+        optimizer's defaults: what a run trains with and records."""
+        return replace(
+            self,
+            **resolve_defaults(
+                self.optimizer,
+                lr=self.lr,
+                momentum=self.momentum,
+                weight_decay=self.weight_decay,
+                nesterov=self.nesterov,
+            ),
+        )
 
 
 @dataclass
@@ -234,6 +253,7 @@ def train(
     receives each epoch's metrics.
     A non-finite loss raises :class:`TrainingDiverged` before anything of that epoch is saved.
     """
+    config = config.resolved()
     config.validate()
     info = setup(config.device)
     finished = False
@@ -280,12 +300,13 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
         )
     if info.distributed:
         model = convert_sync_batchnorm(model, info)
-    optimizer = torch.optim.SGD(
+    optimizer = build_optimizer(
+        config.optimizer,
         model.parameters(),
         lr=config.lr,
         momentum=config.momentum,
-        nesterov=config.nesterov,
         weight_decay=config.weight_decay,
+        nesterov=config.nesterov,
     )
     start, best, history = 0, -1.0, []
     if config.resume:
@@ -365,7 +386,8 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
 def _check_resume(ckpt: dict, config: TrainConfig, spec: dict, path: Path) -> None:
     """Refuse a checkpoint of another run: another model or a different :data:`RUN_FIELDS`
     value, or more ``epochs`` (a resume may extend a run, not shorten its schedule)."""
-    saved, mine = ckpt.get("config") or {}, _plain(asdict(config))
+    saved = {"optimizer": "momentum", **(ckpt.get("config") or {})}  # older runs: SGD momentum
+    mine = _plain(asdict(config))
     diffs = [(k, saved[k], mine[k]) for k in RUN_FIELDS if k in saved and saved[k] != mine[k]]
     if ckpt.get("model_spec") != spec:
         diffs.insert(0, ("model_spec", ckpt.get("model_spec"), spec))
