@@ -37,7 +37,7 @@ def heavy_ball_is_lm(beta: float = 0.9, h: float = 0.05, steps: int = 20) -> flo
         opt.step()
         path.append(x.detach().clone())
     grid = h * torch.arange(steps + 1, dtype=torch.float64)
-    ode = on.odeint(lambda t, y: -(y @ A), x0, grid, "lm", options={"k": -beta})
+    ode = on.odeint(lambda t, y: -(y @ A), x0, grid, "lm", coefficients={"k": -beta})
     return float((torch.stack(path) - ode).abs().max())
 
 

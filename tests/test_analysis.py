@@ -41,7 +41,8 @@ def test_orders_cli_json_table_and_plot(tmp_path, capsys):
     assert pdf.read_bytes()[:5] == b"%PDF-"
     assert main(["orders", "--schemes", "heun"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:4] == ["scheme", "family", "declared", "measured"]
+    header = out.splitlines()[0].split()
+    assert header[:5] == ["scheme", "family", "problem", "declared", "measured"]
 
 
 @pytest.mark.parametrize(
@@ -51,7 +52,7 @@ def test_orders_cli_json_table_and_plot(tmp_path, capsys):
         (["orders", "--problem", "logistc"], "did you mean 'logistic'"),
         (["orders", "--steps", "10"], "at least two increasing"),
         (["orders", "--steps", "10,x"], "comma-separated integers"),
-        (["orders", "--problem", "bogus"], "choose from 'nonlinear', 'logistic'"),
+        (["orders", "--problem", "bogus"], "choose from 'auto', 'nonlinear', 'separable'"),
         (["orders", "--plot", "out.pdff"], "did you mean .pdf?"),
         (["orders", "--plot", "out.txt"], "valid suffixes: "),
     ],

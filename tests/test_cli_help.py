@@ -55,8 +55,8 @@ def test_help_states_the_default_of_every_option(command):
 def test_defaults_are_shown_once_and_readably():
     subs = _subparsers(build_parser())
     orders = subs["orders"].format_help()
-    assert "(default: 10,20,40,80)" in _option_help(orders, "--steps")
-    assert "(default: nonlinear)" in _option_help(orders, "--problem")
+    assert "(default: 40,80,160,320)" in _option_help(orders, "--steps")
+    assert "(default: auto)" in _option_help(orders, "--problem")
     assert "(default: off)" in _option_help(orders, "--json")
     seeds = _option_help(subs["compare"].format_help(), "--seeds")  # help states it itself
     assert seeds.count("default") == 1
@@ -66,7 +66,7 @@ def test_orders_problem_lists_its_choices(capsys):
     from odenets.numerics.convergence import PROBLEMS
 
     text = _subparsers(build_parser())["orders"].format_help()
-    assert "--problem {" + ",".join(PROBLEMS) + "}" in text
+    assert "--problem {" + ",".join(["auto", *PROBLEMS]) + "}" in text
     assert main(["orders", "--problem", "logistc"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "did you mean 'logistic'?" in err

@@ -75,7 +75,7 @@ def captured(monkeypatch):
 
         monkeypatch.setattr(experiments, f"{name}_experiment", run)
 
-    def study(schemes=None, problem="nonlinear", steps=(10, 20, 40, 80)):
+    def study(schemes=None, problem=None, steps=(40, 80, 160, 320)):
         key = None if schemes is None else tuple(schemes)
         return json.loads(_study(key, problem, tuple(steps)))
 
@@ -242,7 +242,7 @@ def test_compare_figure(fmt, compare_results, tmp_path):
     legend = fig.axes[1].get_legend()
     assert legend.get_title().get_text().startswith("mean ± 1 std over 2 seeds")
     labels = [t.get_text() for t in legend.get_texts()]
-    assert labels == ["euler (ResNet)", "lm (LM-ResNet)", "heun (FractalNet-style two-path block)"]
+    assert labels == ["euler (ResNet)", "lm (LM-ResNet)", "heun (RK2 two-stage block)"]
 
 
 # ------------------------------------------------------------------ what the figures say
@@ -252,7 +252,7 @@ def test_orders_figure_has_every_scheme_and_slope_guides(tmp_path, captured):
     assert main(["orders", "--json", "--plot", str(tmp_path / "o.png")]) == 0
     ((fig, _),) = captured
     (ax,) = fig.axes
-    rows = json.loads(_study(None, "nonlinear", (10, 20, 40, 80)))
+    rows = json.loads(_study(None, None, (40, 80, 160, 320)))
     assert len(_series(ax)) == len(rows) >= 13
     guides = {ln.get_label(): ln for ln in ax.lines if ln.get_label().startswith("_slope")}
     assert sorted(guides) == [f"_slope {p}" for p in (1, 2, 3, 4)]
@@ -263,7 +263,7 @@ def test_orders_figure_has_every_scheme_and_slope_guides(tmp_path, captured):
     notes = {t.get_text() for t in ax.texts}
     assert {f"slope {p}" for p in (1, 2, 3, 4)} <= notes
     assert ax.get_xscale() == ax.get_yscale() == "log"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["1/80", "1/40", "1/20", "1/10"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1/320", "1/160", "1/80", "1/40"]
 
 
 @pytest.mark.parametrize("name", ["ridge", "quadratic", "lasso"])

@@ -119,7 +119,7 @@ def test_dampened_sgd_momentum_is_odeint_lm_on_the_gradient_flow(beta, wd):
     ours = _torch_trajectory(A, b, x0, steps, lr=h, momentum=beta, dampening=beta, weight_decay=wd)
     H = A + wd * torch.eye(len(b), dtype=A.dtype)
     grid = h * torch.arange(steps + 1, dtype=torch.float64)
-    ode = on.odeint(lambda t, y: -(y @ H - b), x0, grid, "lm", options={"k": -beta})
+    ode = on.odeint(lambda t, y: -(y @ H - b), x0, grid, "lm", coefficients={"k": -beta})
     assert torch.allclose(ours, ode, rtol=0, atol=1e-13)
     assert (ours[-1] - ours[0]).abs().max() > 0.1  # it moved
 
