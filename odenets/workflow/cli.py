@@ -167,9 +167,7 @@ def _run_orders(args) -> int:
     if args.json:
         print(json.dumps({"problem": args.problem, "results": rows}))
     else:
-        table = [
-            ("scheme", "family", "problem", "declared", "measured", f"error at n={steps[-1]}")
-        ]
+        table = [("scheme", "family", "problem", "declared", "measured", f"error at n={steps[-1]}")]
         for r in rows:
             table.append(
                 (
