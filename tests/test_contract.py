@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import odenets as on
-from odenets.networks.blocks import PadShortcut
+from odenets.networks.shortcuts import PadShortcut
 
 
 class Smooth(nn.Module):

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validate import check_number
@@ -32,20 +31,9 @@ from ..numerics.schemes import Scheme, get_scheme, list_schemes
 from ..numerics.steps import Increment, prepare_inverse
 from ..numerics.steps._partition import separable_input, split_dim
 from ..numerics.steps.stochastic import noisy_slope
-from .fields import conv_layer, norm_layer
 from .noise import NoiseModel, NoiseSource, get_noise
 
-__all__ = [
-    "SHORTCUTS",
-    "ConvShortcut",
-    "HalvesShortcut",
-    "PadShortcut",
-    "SchemeBlock",
-    "StochasticBlock",
-    "Transition",
-    "make_coefficients",
-    "make_shortcut",
-]
+__all__ = ["SchemeBlock", "StochasticBlock", "Transition", "make_coefficients"]
 
 
 def make_coefficients(
@@ -106,6 +94,9 @@ class SchemeBlock(nn.Module):
             stochastic in training (see the module docstring); needs ``source``.
         source: the :class:`~odenets.networks.noise.NoiseSource` the noise is drawn from.
         shortcut: the projection ``P`` of a stage transition (see :class:`Transition`).
+        project: a map applied to the result of every step, ``y = project(Phi_h(x))``
+            (``nn.ReLU()``: He et al.'s post-activation ResNet is the Euler step followed by a
+            ReLU, a projection onto the positive cone). The step's state is not projected.
 
     Partitioned schemes (``coupled_euler``, ``verlet``): a single module is a field on the
     whole state (its own half of the result is used, as in ``odeint``); one module per slot
@@ -125,6 +116,7 @@ class SchemeBlock(nn.Module):
         noise: str | NoiseModel | None = None,
         source: NoiseSource | None = None,
         shortcut: nn.Module | None = None,
+        project: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.scheme = get_scheme(scheme)
@@ -135,6 +127,9 @@ class SchemeBlock(nn.Module):
         if shortcut is not None and not isinstance(shortcut, nn.Module):
             raise TypeError(f"shortcut must be an nn.Module, got {type(shortcut).__name__}")
         self.shortcut = shortcut
+        if project is not None and not isinstance(project, nn.Module):
+            raise TypeError(f"project must be an nn.Module, got {type(project).__name__}")
+        self.project = project
         self.noise = None if noise is None else get_noise(noise)
         self.source = source
         if self.noise is not None:
@@ -215,13 +210,14 @@ class SchemeBlock(nn.Module):
     @property
     def reversible(self) -> bool:
         """Whether :meth:`inverse_step` is exact: an invertible family (a partitioned one with
-        half-width fields), no noise and no shortcut."""
+        half-width fields), no noise, no shortcut and no projection after the step."""
         family = self.scheme.capabilities
         return (
             family.invertible
             and (self._separable or not family.partitioned)
             and self.noise is None
             and self.shortcut is None
+            and self.project is None
         )
 
     # ------------------------------------------------------------------ the step
@@ -265,8 +261,10 @@ class SchemeBlock(nn.Module):
         stepper = self._stepper if self._stepper is not None else self._bind()
         base = x if self.shortcut is None else self.shortcut(x)
         if self.noise is None:
-            return stepper(self._field(x, base), 0.0, base, self.h, state)
-        return self._noisy_step(stepper, x, base, state)
+            y, state = stepper(self._field(x, base), 0.0, base, self.h, state)
+        else:
+            y, state = self._noisy_step(stepper, x, base, state)
+        return (y, state) if self.project is None else (self.project(y), state)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.step(x)[0]
@@ -344,7 +342,7 @@ class SchemeBlock(nn.Module):
                 "it has one field on the whole state, whose rate of x1 may depend on x1; build "
                 "it with one half-width field per slot [F, G] (RevNet) to make it reversible"
                 if self.scheme.capabilities.partitioned
-                else "noisy and transition blocks discard information"
+                else "noisy, transition and projected blocks discard information"
             )
             raise ValueError(f"this {self.scheme.name!r} block has no exact inverse: {why}")
         return invert(self._field(y, y), 0.0, y, self.h, state)
@@ -421,60 +419,3 @@ def StochasticBlock(
     return SchemeBlock(
         scheme, fields, h, learn=learn, coefficients=coefficients, noise=noise, source=source
     )
-
-
-class PadShortcut(nn.Module):
-    """Parameter-free shortcut: subsample by ``stride`` and zero-pad the new channels (option A
-    of He et al. 2016's CIFAR networks)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
-        super().__init__()
-        if out_channels < in_channels:
-            raise ValueError(
-                f"a padding shortcut cannot reduce channels ({in_channels} -> {out_channels})"
-            )
-        self.extra, self.stride = out_channels - in_channels, stride
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.stride > 1:
-            index = (slice(None), slice(None)) + (slice(None, None, self.stride),) * (x.ndim - 2)
-            x = x[index]
-        if self.extra:
-            x = F.pad(x, (0, 0) * (x.ndim - 2) + (0, self.extra))
-        return x
-
-
-class ConvShortcut(nn.Sequential):
-    """Projection shortcut: 1x1 convolution with ``stride`` and BN (option B of He et al.)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dims: int = 2):
-        super().__init__(
-            conv_layer(dims, in_channels, out_channels, 1, stride), norm_layer(dims, out_channels)
-        )
-
-
-class HalvesShortcut(nn.Module):
-    """The shortcut of a partitioned state: ``P1`` on the first half of the channels, ``P2``
-    on the second (RevNet's transitions project ``x1`` and ``x2`` separately)."""
-
-    def __init__(self, first: nn.Module, second: nn.Module) -> None:
-        super().__init__()
-        self.first, self.second = first, second
-
-    def forward(self, x: Tensor) -> Tensor:
-        n = x.shape[1] // 2
-        return torch.cat((self.first(x[:, :n]), self.second(x[:, n:])), 1)
-
-
-#: Shortcut kinds of the transitions between network stages.
-SHORTCUTS = ("pad", "conv")
-
-
-def make_shortcut(kind: str, cin: int, cout: int, stride: int, dims: int) -> nn.Module:
-    """The shortcut ``P`` of a transition: ``"pad"`` (:class:`PadShortcut`) or ``"conv"``
-    (:class:`ConvShortcut`; a bias-free linear map for vectors, ``dims=0``)."""
-    if kind == "pad":
-        return PadShortcut(cin, cout, stride)
-    if dims == 0:
-        return nn.Linear(cin, cout, bias=False)
-    return ConvShortcut(cin, cout, stride, dims)

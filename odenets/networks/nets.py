@@ -17,13 +17,46 @@ from torch import Tensor, nn
 
 from .._validate import check_choice, check_int, check_number
 from ..numerics.schemes import Scheme, get_scheme, list_schemes
-from .blocks import SHORTCUTS, SchemeBlock
+from .blocks import SchemeBlock
 from .fields import conv_layer, get_field, norm_layer
 from .noise import NoiseModel, NoiseSource
 from .retime import retime
+from .shortcuts import list_shortcuts
 from .stages import TIES, build_stages, units_per_stage
 
-__all__ = ["TIES", "SolverNet", "count_field_calls", "count_parameters", "valid_depths"]
+__all__ = [
+    "HEADS",
+    "PROJECTIONS",
+    "STEMS",
+    "TIES",
+    "SolverNet",
+    "count_field_calls",
+    "count_parameters",
+    "valid_depths",
+]
+
+#: Stems: "conv_bn_relu" (He et al. 2016a: conv3x3-BN-ReLU), "conv" (a bare conv3x3, as the
+#: pre-activation networks whose first block normalises its input).
+STEMS = ("conv_bn_relu", "conv")
+#: Heads before pooling: "bn_relu" (BN-ReLU: the final activation of a pre-activation net),
+#: "pool" (pooling straight away: a post-activation net whose blocks end in ReLU).
+HEADS = ("bn_relu", "pool")
+#: Maps applied after every step: "relu" — He et al.'s post-activation ResNet is the Euler step
+#: followed by a ReLU (a projection onto the positive cone), y = ReLU(x + F(x)).
+PROJECTIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU}
+
+
+def _stem(kind: str, cin: int, width: int, dims: int, vector: bool) -> nn.Module:
+    """The layers before the first stage."""
+    if vector:
+        layers = [nn.Linear(cin, width, bias=False)]
+        norm_dims = 0
+    else:
+        layers = [conv_layer(dims, cin, width)]
+        norm_dims = dims
+    if kind == "conv_bn_relu":
+        layers += [norm_layer(norm_dims, width), nn.ReLU()]
+    return nn.Sequential(*layers)
 
 
 def valid_depths(
@@ -109,6 +142,12 @@ class SolverNet(nn.Module):
             stage output in backward (:mod:`odenets.networks.reversible`) instead of storing
             them; needs an invertible scheme. Default: on for partitioned invertible schemes
             (RevNet, Hamiltonian nets), off otherwise.
+        stem: one of :data:`STEMS` (``"conv_bn_relu"``, or a bare ``"conv"``).
+        stem_width: channels of the stem (default ``widths[0]``; otherwise the first stage
+            opens with a stride-1 transition to ``widths[0]``).
+        head: one of :data:`HEADS`: ``"bn_relu"`` before pooling, or ``"pool"`` directly.
+        project: a map applied after every step (a key of :data:`PROJECTIONS`): ``"relu"``
+            makes the Euler network He et al.'s post-activation ResNet, ``ReLU(x + F(x))``.
     """
 
     def __init__(
@@ -129,6 +168,10 @@ class SolverNet(nn.Module):
         options: Mapping[str, Any] | None = None,
         noise: str | NoiseModel | None = None,
         reversible_backward: bool | None = None,
+        stem: str = "conv_bn_relu",
+        stem_width: int | None = None,
+        head: str = "bn_relu",
+        project: str | None = None,
     ) -> None:
         super().__init__()
         self.scheme = get_scheme(scheme)
@@ -144,7 +187,7 @@ class SolverNet(nn.Module):
         widths = tuple(check_int("widths entry", w, 1) for w in widths)
         check_number("h", h, positive=True)
         check_choice("tie", tie, TIES)
-        check_choice("shortcut", shortcut, SHORTCUTS)
+        check_choice("shortcut", shortcut, list_shortcuts())
         check_int("depth", depth, 1)
         self.scheme.resolve(coefficients, options)  # every given value checked, used or not
         if reversible_backward and not family.invertible:
@@ -160,14 +203,15 @@ class SolverNet(nn.Module):
         #: stride of the transitions between stages (vectors have no resolution to halve)
         self.down_stride = 1 if self.vector else 2
 
-        if self.vector:
-            self.stem = nn.Sequential(
-                nn.Linear(in_channels, widths[0], bias=False), norm_layer(0, widths[0]), nn.ReLU()
-            )
-        else:
-            self.stem = nn.Sequential(
-                conv_layer(dims, in_channels, widths[0]), norm_layer(dims, widths[0]), nn.ReLU()
-            )
+        check_choice("stem", stem, STEMS)
+        check_choice("head", head, HEADS)
+        if project is not None:
+            check_choice("project", project, PROJECTIONS)
+        self.stem_width = (
+            widths[0] if stem_width is None else check_int("stem_width", stem_width, 1)
+        )
+        self.stem = _stem(stem, in_channels, self.stem_width, dims, self.vector)
+        self.head_kind, self.project = head, project
 
         def make_field(cin: int, cout: int, stride: int, slot: int | None) -> nn.Module:
             extra = {"slot": slot} if spec.slot_aware else {}
@@ -190,9 +234,11 @@ class SolverNet(nn.Module):
             noise=noise,
             source=self.noise_source,
             reversible_backward=reversible_backward,
+            in_width=self.stem_width,
+            project=None if project is None else PROJECTIONS[project],
         )
         self.stages = nn.Sequential(*stages)
-        self.head_norm = norm_layer(spatial, widths[-1])
+        self.head_norm = norm_layer(spatial, widths[-1]) if head == "bn_relu" else None
         self.fc = nn.Linear(widths[-1], num_classes)
         self._init_weights()
 
@@ -243,7 +289,9 @@ class SolverNet(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """The pooled features before the classifier."""
         self.check_input(x)
-        x = torch.relu(self.head_norm(self.stages(self.stem(x))))
+        x = self.stages(self.stem(x))
+        if self.head_norm is not None:
+            x = torch.relu(self.head_norm(x))
         return x if self.vector else x.flatten(2).mean(-1)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -24,9 +24,10 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..numerics.schemes import Scheme, get_scheme
-from .blocks import HalvesShortcut, SchemeBlock, Transition, make_shortcut
+from .blocks import SchemeBlock, Transition
 from .noise import NoiseModel, NoiseSource, get_noise
 from .reversible import reversible_run
+from .shortcuts import HalvesShortcut, make_shortcut
 
 __all__ = ["TIES", "SchemeStage", "build_stages", "units_per_stage"]
 
@@ -108,6 +109,8 @@ def build_stages(
     noise: str | NoiseModel | None = None,
     source: NoiseSource | None = None,
     reversible_backward: bool | None = None,
+    in_width: int | None = None,
+    project: Callable[[], nn.Module] | None = None,
 ) -> list[SchemeStage]:
     """The stages of a network of ``scheme`` steps: ``len(widths)`` stages of ``units``
     residual units each (a transition plus ``units - 1`` steps after the first stage).
@@ -126,6 +129,11 @@ def build_stages(
             runs over all ``len(widths) * units`` of them) and the random source they share.
         reversible_backward: run the blocks of each stage through the memory-saving backward
             (default: True for partitioned invertible families, i.e. RevNet-style nets).
+        in_width: channels of the stage input (the stem's width); when it differs from
+            ``widths[0]`` the first stage opens with a stride-1 transition that widens it
+            (shake-shake's first stage, Gastaldi 2017).
+        project: a factory of the map applied after every step (``nn.ReLU``: the
+            post-activation ResNet, ``y = ReLU(x + F(x))``).
     """
     scheme = get_scheme(scheme)
     family = scheme.capabilities
@@ -158,14 +166,16 @@ def build_stages(
         {"learn": learn, "coefficients": coefficients, "options": options},
         iter(model.for_blocks(len(widths) * units)) if model is not None else None,
         source,
+        project,
     )
+    inputs = [widths[0] if in_width is None else in_width, *widths[:-1]]
     stages = []
     for i, width in enumerate(widths):
         size = width // 2 if family.partitioned else width
         transition = None
-        if i > 0:
-            prev = widths[i - 1] // 2 if family.partitioned else widths[i - 1]
-            transition = build.transition(prev, size, stride, shortcut, spatial)
+        if i > 0 or inputs[0] != widths[0]:
+            prev = inputs[i] // 2 if family.partitioned else inputs[i]
+            transition = build.transition(prev, size, stride if i else 1, shortcut, spatial)
         shared = make_field(size, size, 1, None) if tie == "all" else None
         blocks = []
         for j in range(units - (transition is not None)):
@@ -177,7 +187,8 @@ def build_stages(
                 fields = [make_field(size, size, 1, slot) for slot in range(slots)]
             if family.partitioned and isinstance(fields, nn.Module):  # one per slot, half-width
                 fields = [fields] * slots
-            blocks.append(build.block(SchemeBlock, scheme, fields, fresh=j == 0 and i == 0))
+            fresh = j == 0 and transition is None
+            blocks.append(build.block(SchemeBlock, scheme, fields, fresh=fresh))
         stages.append(SchemeStage(blocks, transition, reversible_backward=reversible_backward))
     return stages
 
@@ -186,9 +197,10 @@ class _Builder:
     """What every block of one network shares: the scheme, the field factory, the settings
     and the noise schedule, consumed unit by unit in network order."""
 
-    def __init__(self, scheme, make_field, slots, h, settings, schedule, source) -> None:
+    def __init__(self, scheme, make_field, slots, h, settings, schedule, source, project):
         self.scheme, self.make_field, self.slots, self.h = scheme, make_field, slots, h
         self.settings, self.schedule, self.source = settings, schedule, source
+        self.project = project
 
     def block(self, cls, scheme: Scheme, fields: Any, *, fresh: bool, **kwargs: Any):
         """A block of ``scheme``; ``fresh``: it starts with no state, where an Euler-start
@@ -198,6 +210,8 @@ class _Builder:
             settings.update(noise=next(self.schedule), source=self.source)
         if fresh and scheme.capabilities.euler_start:
             settings.update(learn=False, coefficients=None)
+        if self.project is not None:
+            settings["project"] = self.project()
         return cls(scheme, fields, h=self.h, **settings, **kwargs)
 
     def transition(self, prev: int, size: int, stride: int, shortcut: str, spatial: int):
