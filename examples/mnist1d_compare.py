@@ -5,7 +5,7 @@ MNIST-1D (Greydanus 2020) is 4000/1000 sequences of length 40; the dataset paper
 about 94%. Needs the ``mnist1d`` package (``pip install odenets[mnist1d]``).
 
     python examples/mnist1d_compare.py                 # 3 seeds
-    python examples/mnist1d_compare.py --smoke         # 1 epoch, 1 seed
+    python examples/mnist1d_compare.py --smoke         # a tiny net, 1 epoch, 1 seed
 """
 
 import argparse
@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=None, help="default: odenets' mnist1d one")
     parser.add_argument("--out", default="runs/mnist1d_compare")
-    parser.add_argument("--smoke", action="store_true", help="1 epoch, 1 seed")
+    parser.add_argument("--smoke", action="store_true", help="a tiny net, 1 epoch, 1 seed")
     args = parser.parse_args()
     seeds = [0] if args.smoke else [int(s) for s in args.seeds.split(",")]
     config = CompareConfig(
@@ -28,6 +28,7 @@ def main() -> None:
         data="mnist1d",
         seeds=seeds,
         epochs=1 if args.smoke else args.epochs,
+        **({"depth": 8, "widths": (8, 16, 16), "progress": False} if args.smoke else {}),
     )
     results = compare(config)
     print(markdown_table(results))
