@@ -375,7 +375,7 @@ def _one_run(
     }
 
 
-def _execute(
+def _train_all(
     config: CompareConfig,
     seeds: list[int],
     dataset: Dataset,
@@ -383,9 +383,9 @@ def _execute(
     reporter: _Progress,
     prefix: str,
     on_run: Callable[[list[dict]], None] | None,
-) -> list[dict]:
-    """Train every entry on every seed (seed-major: a partial result is always paired), time
-    the entries side by side, and assemble the rows."""
+) -> list[list[dict]]:
+    """Train every entry on every seed, seed-major (so a partial result is always paired);
+    the runs of each entry. ``on_run`` gets the partial rows (no timing) after each run."""
     template = _template(config)
     runs: list[list[dict]] = [[] for _ in entries]
     for seed in seeds:
@@ -396,13 +396,12 @@ def _execute(
             reporter.finish(label, run)
             if on_run is not None:
                 on_run(_rows(config, entries, runs, None))
-    costs = _costs(config, template, dataset, entries)
-    return _rows(config, entries, runs, costs)
+    return runs
 
 
-def _costs(
-    config: CompareConfig, template: TrainConfig, dataset: Dataset, entries: list[_Entry]
-) -> list[dict]:
+def _costs(config: CompareConfig, dataset: Dataset, entries: list[_Entry]) -> list[dict]:
+    """Train-step and inference times of every entry, timed together, interleaved."""
+    template = _template(config)
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     b = template.batch_size
     x = dataset.prepare(dataset.x_train[:b]).to(device)
@@ -427,6 +426,7 @@ def _costs(
             "inference_batch": len(x_eval),
             "repeats": config.timing_repeats,
             "statistic": "median of interleaved repeats, measured on this machine",
+            "min_sample_ms": 50.0,
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
         }
@@ -547,9 +547,10 @@ def compare(
         entries = _plan(config, dataset)
         reporter = _Progress(len(entries) * len(seeds), config.progress)
         try:
-            return _execute(config, seeds, dataset, entries, reporter, "", on_run)
+            runs = _train_all(config, seeds, dataset, entries, reporter, "", on_run)
         finally:
             reporter.close()
+        return _rows(config, entries, runs, _costs(config, dataset, entries))
 
     return _with_threads(config, work)
 
@@ -615,25 +616,33 @@ def sweep(
     def work() -> list[dict]:
         points = [replace(config, **{key: value}) for value in values]
         plans = [_plan(point, dataset) for point in points]
+        plain = [list(v) if key == "widths" else v for v in values]
         reporter = _Progress(sum(len(p) for p in plans) * len(seeds), config.progress)
         done: list[dict] = []
+        runs_per_point: list[list[list[dict]]] = []
         try:
-            for value, point, entries in zip(values, points, plans, strict=True):
-                shown = "/".join(map(str, value)) if key == "widths" else value
-                plain_value = list(value) if key == "widths" else value
+            for value, shown, point, entries in zip(values, plain, points, plans, strict=True):
+                label = "/".join(map(str, value)) if key == "widths" else value
 
-                def partial(rows, value=plain_value):
+                def partial(rows, shown=shown):
                     if on_point is not None:
-                        on_point([*done, {"key": key, "value": value, "results": rows}])
+                        on_point([*done, {"key": key, "value": shown, "results": rows}])
 
-                rows = _execute(
-                    point, seeds, dataset, entries, reporter, f"{key}={shown} ", partial
+                runs = _train_all(
+                    point, seeds, dataset, entries, reporter, f"{key}={label} ", partial
                 )
-                done.append({"key": key, "value": plain_value, "results": rows})
-                if on_point is not None:
-                    on_point(list(done))
+                runs_per_point.append(runs)
+                done.append(
+                    {"key": key, "value": shown, "results": _rows(point, entries, runs, None)}
+                )
         finally:
             reporter.close()
+        # every network of the sweep timed together, so times compare across the sweep
+        costs = _costs(config, dataset, [e for entries in plans for e in entries])
+        start = 0
+        for point, entries, runs, item in zip(points, plans, runs_per_point, done, strict=True):
+            item["results"] = _rows(point, entries, runs, costs[start : start + len(entries)])
+            start += len(entries)
         return done
 
     return _with_threads(config, work)

@@ -105,7 +105,8 @@ def notes(results: Sequence[dict]) -> str:
         lines.append(
             f"* measured on this machine ({timing['device']}, {timing['torch_threads']} torch "
             f"thread{'s' if timing['torch_threads'] != 1 else ''}): median of "
-            f"{timing['repeats']} interleaved repeats; a training step on a batch of "
+            f"{timing['repeats']} interleaved repeats (each averaging calls over at least "
+            f"{timing.get('min_sample_ms', 0):g} ms); a training step on a batch of "
             f"{timing['train_batch']}, inference on {timing['inference_batch']} samples."
         )
     return "\n".join(lines)

@@ -197,9 +197,8 @@ def plot_sweep(points: Sequence[dict], path: str | Path, title: str = "") -> Pat
     every = [r for p in points for r in p["results"]]
     if not _usable(every):
         raise ValueError("nothing to plot: every run diverged")
-    fig, axes = _axes_pair(
-        plt, title or f"accuracy against cost, sweep over {key}", _bars_label(every)
-    )
+    note = f"{_bars_label(every)}; points labelled with their {key}"
+    fig, axes = _axes_pair(plt, title or f"accuracy against cost, sweep over {key}", note)
     for i, name in enumerate(names):
         series = [
             (p["value"], r)
@@ -219,22 +218,17 @@ def plot_sweep(points: Sequence[dict], path: str | Path, title: str = "") -> Pat
                 lo.append(0.0 if err is None else err[0][0])
                 hi.append(0.0 if err is None else err[1][0])
             ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, markersize=6, label=name, **style)
-    for ax, k in zip(axes, ("params", "f_evals"), strict=True):
-        for p in points:
-            r = next((r for r in p["results"] if r["test_accuracy"] is not None), None)
-            if r is None:
-                continue
-            value = p["value"]
-            shown = "/".join(map(str, value)) if isinstance(value, list | tuple) else value
-            ax.annotate(
-                f"{key}={shown}" if p is points[0] else str(shown),
-                (r[k], 100 * r["test_accuracy"]),
-                textcoords="offset points",
-                xytext=(0, -14),
-                ha="center",
-                fontsize=7,
-                color="0.35",
-            )
+            for (value, _), x_, y_ in zip(series, xs, ys, strict=True):
+                shown = "/".join(map(str, value)) if isinstance(value, list | tuple) else value
+                ax.annotate(
+                    str(shown),
+                    (x_, y_),
+                    textcoords="offset points",
+                    xytext=(5, 4),
+                    fontsize=6.5,
+                    color=style["color"],
+                )
+    for ax in axes:
         ax.margins(x=0.08, y=0.12)
     _legend(fig, axes[1])
     return _save(fig, path)
