@@ -227,3 +227,43 @@ def test_bad_input_is_one_line_exit_2_before_training(tmp_path, capsys, monkeypa
     for needle in needles:
         assert needle in err, err
     assert not (out / "results.json").exists()
+
+
+def test_train_size_subset_is_fixed_and_stratified():
+    import torch
+
+    from odenets.workflow.compare import _subset
+    from odenets.workflow.data import load_dataset
+
+    full = load_dataset("digits", seed=0)
+    a, b = _subset(full, 300), _subset(full, 300)
+    assert torch.equal(a.x_train, b.x_train) and len(a.y_train) == 300
+    expected = torch.bincount(full.y_train).double() * 300 / len(full.y_train)
+    assert (torch.bincount(a.y_train).double() - expected).abs().max() <= 2
+    rows = {tuple(x.flatten().tolist()) for x in full.x_train}  # drawn from the training set
+    assert all(tuple(x.flatten().tolist()) in rows for x in a.x_train)
+    assert torch.equal(a.x_test, full.x_test)  # the test set is untouched
+
+
+def test_progress_on_a_terminal_is_one_bar_naming_the_run(monkeypatch):
+    import io
+    import sys
+
+    from odenets.workflow.progress import RunProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    progress = RunProgress(2, enabled=True)
+    assert progress.epoch_bars
+    label = progress.start("euler seed 1")
+    progress.finish(label, {"seconds": 1.0, "test_accuracy": 0.5})
+    progress.start("lm seed 1")
+    progress.close()
+    text = term.getvalue()
+    assert "euler seed 1 (1/2)" in text and "lm seed 1 (2/2)" in text and "1/2" in text
+    quiet = RunProgress(2, enabled=False)
+    assert not quiet.epoch_bars and quiet.start("x") == "x (1/2)"

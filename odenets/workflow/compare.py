@@ -23,7 +23,6 @@ training data for every scheme, so the runs are *paired*. Per entry the result h
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -39,6 +38,7 @@ from .checkpoint import build_model
 from .compare_tables import format_table, markdown_table
 from .cost import measure_costs
 from .data import Dataset, load_dataset
+from .progress import RunProgress
 from .robustness import evaluate_robustness
 from .stats import paired, summarize
 from .train import TrainConfig, TrainingDiverged, train
@@ -277,50 +277,6 @@ def _check_budget(config: CompareConfig, runs: int, what: str) -> None:
         )
 
 
-# ----------------------------------------------------------------------------- progress
-
-
-class _Progress:
-    """Which run of how many: a tqdm bar on a terminal (the per-epoch bars of
-    :func:`~odenets.workflow.train.train` below it), one line per finished run otherwise,
-    nothing when disabled."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
-        self.tty = enabled and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-        self.bar = None
-        if self.tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc="compare", file=sys.stderr, position=0)
-
-    @property
-    def epoch_bars(self) -> bool:
-        return self.tty
-
-    def start(self, name: str) -> str:
-        label = f"{name} ({self.done + 1}/{self.total})"
-        if self.bar is not None:
-            self.bar.set_description_str(label)
-        return label
-
-    def finish(self, label: str, run: dict) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-        elif self.enabled:
-            what = (
-                "diverged"
-                if run.get("diverged")
-                else f"test accuracy {100 * run['test_accuracy']:.2f}%"
-            )
-            print(f"compare: {label}: {what} in {run['seconds']:.1f} s", file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 # ----------------------------------------------------------------------------- running
 
 
@@ -380,7 +336,7 @@ def _train_all(
     seeds: list[int],
     dataset: Dataset,
     entries: list[_Entry],
-    reporter: _Progress,
+    reporter: RunProgress,
     prefix: str,
     on_run: Callable[[list[dict]], None] | None,
 ) -> list[list[dict]]:
@@ -545,7 +501,7 @@ def compare(
 
     def work() -> list[dict]:
         entries = _plan(config, dataset)
-        reporter = _Progress(len(entries) * len(seeds), config.progress)
+        reporter = RunProgress(len(entries) * len(seeds), config.progress)
         try:
             runs = _train_all(config, seeds, dataset, entries, reporter, "", on_run)
         finally:
@@ -617,7 +573,7 @@ def sweep(
         points = [replace(config, **{key: value}) for value in values]
         plans = [_plan(point, dataset) for point in points]
         plain = [list(v) if key == "widths" else v for v in values]
-        reporter = _Progress(sum(len(p) for p in plans) * len(seeds), config.progress)
+        reporter = RunProgress(sum(len(p) for p in plans) * len(seeds), config.progress)
         done: list[dict] = []
         runs_per_point: list[list[list[dict]]] = []
         try:
