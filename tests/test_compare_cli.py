@@ -205,6 +205,7 @@ def test_on_run_sees_every_partial_result():
             ["would train 45 networks", "--max-runs 10"],
         ),
         (["--seeds", "0,0"], ["distinct"]),
+        (["--sweep", "depth=8,14", "--models", "resnet20"], ["presets have a fixed size"]),
         (["--batch-size", "5000"], ["--batch-size 5000 exceeds the 1347 training samples"]),
         (["--train-size", "50", "--batch-size", "64"], ["exceeds the 50 training samples"]),
         (["--train-size", "99999"], ["--train-size 99999 exceeds"]),

@@ -60,6 +60,21 @@ def _steps(text: str) -> list[int]:
     return values
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Appends ``(default: ...)`` to an option's help unless the help states its default
+    already or there is none to state (``None``, ``False``); lists print comma-separated, as
+    they are typed."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, argparse.SUPPRESS) or default == []:
+            return text
+        if isinstance(default, list | tuple):
+            default = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default)
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
 def add_compare(sub) -> None:
     from ..networks.nets import TIES
 
@@ -67,7 +82,7 @@ def add_compare(sub) -> None:
         "compare",
         help="train one small net per scheme on several seeds: accuracy with intervals, "
         "paired verdicts, cost, robustness; --sweep for accuracy-vs-cost curves",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     p.add_argument(
         "--schemes",
@@ -92,9 +107,15 @@ def add_compare(sub) -> None:
     )
     p.add_argument("--depth", type=positive_int, help="depth of every SolverNet")
     p.add_argument("--widths", type=csv_list(int, "integers"), help="stage widths, e.g. 16,32,64")
-    p.add_argument("--tie", choices=TIES, default="none")
-    p.add_argument("--batch-size", type=positive_int, help="(default: per dataset)")
-    p.add_argument("--lr", type=float, help="(default: per dataset)")
+    p.add_argument("--tie", choices=TIES, default="none", help="weight tying of every SolverNet")
+    p.add_argument(
+        "--batch-size", type=positive_int, help="batch size of every run (default: per dataset)"
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="learning rate of SGD with Nesterov momentum 0.9 (default: per dataset)",
+    )
     p.add_argument(
         "--train-size",
         type=_train_size,

@@ -565,6 +565,11 @@ def sweep(
     if not values:
         raise ValueError("a sweep needs at least one value")
     config = config.resolved()
+    if config.models:
+        raise ValueError(
+            f"a sweep varies the {key} of the --schemes SolverNets; presets have a fixed "
+            f"size, so drop --models {','.join(config.models)} (or compare them without --sweep)"
+        )
     seeds = _validate(config)
     _check_budget(config, count_runs(config, values), f"this sweep ({len(values)} values)")
     dataset = _load(config)
