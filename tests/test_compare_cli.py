@@ -47,6 +47,12 @@ def test_statistics_are_recomputable_from_the_per_seed_numbers(tmp_path, capsys)
     assert heun["paired"]["reference"] == "euler" and heun["paired"]["seeds"] == [0, 1, 2]
     assert heun["paired"]["mean"] == pytest.approx(c.mean)
     assert heun["paired"]["p_value"] == pytest.approx(c.p_value)
+    # robustness: the same paired comparison at every re-discretization
+    for j, probe in enumerate(heun["robustness"]):
+        mine = [r["robustness"][j]["test_accuracy"] for r in heun["runs"]]
+        theirs = [r["robustness"][j]["test_accuracy"] for r in euler["runs"]]
+        assert probe["paired"]["mean"] == pytest.approx(paired(theirs, mine).mean)
+    assert "paired" not in euler["robustness"][0]
     # depth 8 has one step per stage and a multistep stage starts with an Euler step: the LM
     # net is the ResNet, run for run, and the table must say the difference is not real
     assert [r["test_accuracy"] for r in lm["runs"]] == ref

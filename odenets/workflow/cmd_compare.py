@@ -218,7 +218,11 @@ def _run_schemes(args) -> int:
     robust = robustness_table(results)
     text = markdown_table(results) + "\n\n" + notes(results)
     if robust:
-        text += "\n\nTest accuracy (%) re-discretized (mean ± std over the seeds):\n\n" + robust
+        text += (
+            "\n\nTest accuracy (%) re-discretized (mean ± std over the seeds; ↑ / ↓: "
+            f"distinguishable from {results[0]['label']} at the same re-discretization, "
+            "paired t):\n\n" + robust
+        )
     written = []
     if out is not None:
         _write_text(out / "results.md", text + "\n")

@@ -428,19 +428,55 @@ def _rows(
         if i > 0:
             both = [r for r in ok if r["seed"] in ref_runs]
             if both:
-                comparison = paired(
+                row["paired"] = _paired(
+                    config,
+                    reference,
+                    [r["seed"] for r in both],
                     [ref_runs[r["seed"]]["test_accuracy"] for r in both],
                     [r["test_accuracy"] for r in both],
-                    config.confidence,
                 )
-                row["paired"] = {
-                    "reference": reference,
-                    "seeds": [r["seed"] for r in both],
-                    **comparison.to_dict(),
-                    "ci": _clip(comparison.ci, -1.0),
-                }
+            for probe in row["robustness"]:
+                pairs = [
+                    (ref, mine)
+                    for r in both
+                    if (ref := _probe(ref_runs[r["seed"]], probe)) is not None
+                    and (mine := _probe(r, probe)) is not None
+                ]
+                if pairs:
+                    probe["paired"] = _paired(
+                        config,
+                        reference,
+                        [r["seed"] for r in both],
+                        [a for a, _ in pairs],
+                        [b for _, b in pairs],
+                    )
         rows.append(row)
     return rows
+
+
+def _paired(
+    config: CompareConfig, reference: str, seeds: list[int], ref: list[float], other: list[float]
+) -> dict:
+    comparison = paired(ref, other, config.confidence)
+    return {
+        "reference": reference,
+        "seeds": seeds,
+        **comparison.to_dict(),
+        "ci": _clip(comparison.ci, -1.0),
+    }
+
+
+def _probe_key(probe: dict) -> tuple:
+    return (probe["kind"], probe.get("factor"), probe.get("steps"))
+
+
+def _probe(run: dict, probe: dict) -> float | None:
+    """The accuracy of ``run`` at the re-discretization ``probe`` describes (None: not
+    evaluated, e.g. re-timing of an untied reference)."""
+    key = _probe_key(probe)
+    return next(
+        (p["test_accuracy"] for p in run.get("robustness", ()) if _probe_key(p) == key), None
+    )
 
 
 def _clip(ci: tuple[float, float] | None, low: float) -> list[float] | None:
@@ -451,7 +487,8 @@ def _clip(ci: tuple[float, float] | None, low: float) -> list[float] | None:
 
 
 def _robustness_summary(config: CompareConfig, runs: list[dict]) -> list[dict]:
-    """Per re-discretization: mean accuracy over the seeds with its interval."""
+    """Per re-discretization: mean accuracy over the seeds with its interval (and, added by
+    :func:`_rows`, the paired comparison with the reference entry at the same probe)."""
     if not runs:
         return []
     out = []

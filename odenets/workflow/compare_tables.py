@@ -121,7 +121,9 @@ def _robustness_label(probe: dict) -> str:
 def robustness_table(results: Sequence[dict]) -> str | None:
     """Test accuracy (%, mean ± std over the seeds) of every trained net re-discretized:
     every step size ``h`` scaled (``h×c``) and, for weight-tied nets, re-timed to ``m`` steps
-    per stage; ``None`` when nothing was re-discretized."""
+    per stage; ``↑`` / ``↓`` mark a paired difference to the first row at the same
+    re-discretization that is distinguishable from zero. ``None`` when nothing was
+    re-discretized."""
     columns: list[str] = []
     for r in results:
         for probe in r["robustness"]:
@@ -142,6 +144,9 @@ def robustness_table(results: Sequence[dict]) -> str | None:
                 text = _pct(p["test_accuracy"])
                 if p["test_accuracy_std"] is not None:
                     text += f" ± {100 * p['test_accuracy_std']:.2f}"
+                verdict = p.get("paired") or {}
+                if verdict.get("distinguishable"):
+                    text += " ↑" if verdict["mean"] > 0 else " ↓"
                 row.append(text)
         rows.append(row)
     return format_table(rows)
