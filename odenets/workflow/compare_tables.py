@@ -34,18 +34,25 @@ def _accuracy(r: dict) -> str:
     return text
 
 
+def _signed(x: float) -> str:
+    """A difference in percentage points, ``+0.00`` for what rounds to zero (no ``-0.00``)."""
+    pp = 100 * x
+    return "+0.00" if abs(pp) < 0.005 else f"{pp:+.2f}"
+
+
 def _ci(ci: Sequence[float] | None, signed: bool = False) -> str:
     if ci is None:
         return "—"
-    fmt = "{:+.2f}" if signed else "{:.2f}"
-    return f"[{fmt.format(100 * ci[0])}, {fmt.format(100 * ci[1])}]"
+    if signed:
+        return f"[{_signed(ci[0])}, {_signed(ci[1])}]"
+    return f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
 
 
 def _delta(r: dict) -> tuple[str, str]:
     p = r.get("paired")
     if p is None:
         return "reference", ""
-    text = f"{100 * p['mean']:+.2f}"
+    text = _signed(p["mean"])
     if p["ci"] is not None:
         text += " " + _ci(p["ci"], signed=True)
     return text, p["verdict"]
