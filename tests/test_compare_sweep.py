@@ -60,3 +60,57 @@ def test_widths_sweep_svg(tmp_path, capsys):
     params = [p["results"][0]["params"] for p in data["points"]]
     assert params[1] > params[0]
     assert b"<svg" in svg.read_bytes()[:1000]
+
+
+def _row(label, params, f_evals, accs):
+    from odenets.workflow.stats import summarize
+
+    s = summarize(accs)
+    return {
+        "label": label,
+        "scheme": label,
+        "params": params,
+        "f_evals": f_evals,
+        "n_runs": len(accs),
+        "test_accuracy": s.mean,
+        "test_accuracy_ci": list(s.ci),
+        "confidence": 0.95,
+        "robustness": [
+            {"kind": "h_scale", "factor": 2.0, "test_accuracy": 0.5, "test_accuracy_ci": None},
+            {"kind": "steps", "steps": 4, "test_accuracy": 0.6, "test_accuracy_ci": [0.5, 0.7]},
+        ],
+    }
+
+
+def test_every_panel_of_every_figure_has_data(tmp_path, monkeypatch):
+    from odenets.workflow import plots_compare
+
+    figures = []
+    real = plots_compare._save
+
+    def keep(fig, path):
+        figures.append(fig)
+        return real(fig, path)
+
+    monkeypatch.setattr(plots_compare, "_save", keep)
+    rows = [_row("euler", 5000, 6, [0.9, 0.92]), _row("lm", 5003, 6, [0.91, 0.93])]
+    points = [
+        {"key": "depth", "value": 8, "results": rows},
+        {"key": "depth", "value": 14, "results": [_row("euler", 9000, 9, [0.93, 0.94])]},
+    ]
+    plots_compare.plot_compare(rows, tmp_path / "a.png")
+    plots_compare.plot_sweep(points, tmp_path / "b.png")
+    plots_compare.plot_robustness(rows, tmp_path / "c.png")
+    for fig in figures:
+        axes = [ax for ax in fig.axes if ax.get_xlabel()]
+        assert axes and all(ax.has_data() for ax in axes)
+        assert axes[0].get_ylabel() == "test accuracy (%)"  # panels share it
+        title = fig._suptitle.get_text()
+        assert "95% CI over 2 seeds" in title
+        # autoscaling saw the (dodged) data: every mean lies inside the y-limits
+        for ax in axes:
+            lo, hi = ax.get_ylim()
+            assert lo < 90 < hi or lo < 50 < hi
+    assert len(figures[2].axes) == 2  # h scaling and re-timing panels, no empty one
+    with pytest.raises(ValueError, match="cannot write a figure"):
+        plots_compare.plot_compare(rows, tmp_path / "a.docx")

@@ -32,6 +32,7 @@ _COLORS = (
     "#F0E442",
 )
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+_DODGE_POINTS = 3.0
 _LINES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 
 
@@ -115,12 +116,32 @@ def _integer_ticks(ax) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.0f}"))
 
 
+def _include(ax, xs, ys, lo, hi) -> None:
+    """Tell the autoscaler about points drawn with a dodged transform (it only sees data
+    drawn in plain data coordinates)."""
+    ax.update_datalim(
+        [(x, y - a) for x, y, a in zip(xs, ys, lo, strict=True)]
+        + [(x, y + b) for x, y, b in zip(xs, ys, hi, strict=True)]
+    )
+    ax.autoscale_view()
+
+
+def _dodge(ax, i: int, n: int):
+    """Data coordinates shifted right by a few points for series ``i`` of ``n``, so that
+    series at the same x (e.g. euler and lm have the same cost) stay visible side by side."""
+    from matplotlib.transforms import ScaledTranslation
+
+    shift = (i - (n - 1) / 2) * _DODGE_POINTS / 72
+    return ax.transData + ScaledTranslation(shift, 0, ax.figure.dpi_scale_trans)
+
+
 def _bars_label(results: Sequence[dict]) -> str:
     n = max(r["n_runs"] for r in results)
     level = f"{100 * results[0].get('confidence', 0.95):g}%"
+    dodge = f"; series offset {_DODGE_POINTS:g} pt"
     if n < 2:
-        return "1 seed: no error bars"
-    return f"error bars: {level} CI over {n} seeds (Student t)"
+        return "1 seed: no error bars" + dodge
+    return f"error bars: {level} CI over {n} seeds (Student t)" + dodge
 
 
 def _axes_pair(plt, title: str, note: str):
@@ -176,7 +197,10 @@ def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> 
                 markersize=7,
                 linestyle="none",
                 label=r["label"],
+                transform=_dodge(ax, i, len(rows)),
             )
+            lo, hi = (0.0, 0.0) if err is None else (err[0][0], err[1][0])
+            _include(ax, [r[key]], [mean], [lo], [hi])
         ax.margins(x=0.15, y=0.15)
     _legend(fig, axes[1])
     return _save(fig, path)
@@ -197,8 +221,9 @@ def plot_sweep(points: Sequence[dict], path: str | Path, title: str = "") -> Pat
     every = [r for p in points for r in p["results"]]
     if not _usable(every):
         raise ValueError("nothing to plot: every run diverged")
-    note = f"{_bars_label(every)}; points labelled with their {key}"
+    note = f"{_bars_label(every)}; labels: {key}"
     fig, axes = _axes_pair(plt, title or f"accuracy against cost, sweep over {key}", note)
+    labelled: list[tuple] = []
     for i, name in enumerate(names):
         series = [
             (p["value"], r)
@@ -217,14 +242,30 @@ def plot_sweep(points: Sequence[dict], path: str | Path, title: str = "") -> Pat
                 ys.append(mean)
                 lo.append(0.0 if err is None else err[0][0])
                 hi.append(0.0 if err is None else err[1][0])
-            ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, markersize=6, label=name, **style)
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=[lo, hi],
+                capsize=3,
+                markersize=6,
+                label=name,
+                transform=_dodge(ax, i, len(names)),
+                **style,
+            )
+            _include(ax, xs, ys, lo, hi)
             for (value, _), x_, y_ in zip(series, xs, ys, strict=True):
                 shown = "/".join(map(str, value)) if isinstance(value, list | tuple) else value
+                if any(  # an earlier series has this value at (about) this x
+                    (k, str(shown)) == (k0, v0) and abs(x_ - x0) <= 0.01 * abs(x0)
+                    for k0, v0, x0 in labelled
+                ):
+                    continue
+                labelled.append((k, str(shown), x_))
                 ax.annotate(
                     str(shown),
                     (x_, y_),
                     textcoords="offset points",
-                    xytext=(5, 4),
+                    xytext=(5 + (i - (len(names) - 1) / 2) * _DODGE_POINTS, -10),
                     fontsize=6.5,
                     color=style["color"],
                 )
@@ -271,8 +312,10 @@ def plot_robustness(results: Sequence[dict], path: str | Path, title: str = "") 
                 capsize=3,
                 markersize=6,
                 label=r["label"],
+                transform=_dodge(ax, i, len(rows)),
                 **_style(i),
             )
+            _include(ax, [x for x, _ in pts], ys, lo, hi)
         if kind == "h_scale":
             ax.set_xlabel("step-size factor c (every h scaled by c; 1 = as trained)")
             ax.axvline(1.0, color="0.6", linewidth=0.8, zorder=0)
