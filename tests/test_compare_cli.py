@@ -274,3 +274,12 @@ def test_progress_on_a_terminal_is_one_bar_naming_the_run(monkeypatch):
     assert "euler seed 1 (1/2)" in text and "lm seed 1 (2/2)" in text and "1/2" in text
     quiet = RunProgress(2, enabled=False)
     assert not quiet.epoch_bars and quiet.start("x") == "x (1/2)"
+
+
+def test_results_json_is_strict_json_even_with_non_finite_numbers(tmp_path):
+    from odenets.workflow.cmd_compare import _write_json
+
+    _write_json(tmp_path / "r.json", {"a": [1.0, float("nan")], "b": {"c": float("inf")}})
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": [1.0, None], "b": {"c": None}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from dataclasses import fields
@@ -245,7 +246,7 @@ def _run_schemes(args) -> int:
             )
     _report(written, results)
     payload = {"provenance": record, "complete": True, "results": results}
-    print(json.dumps(payload) if args.json else text)
+    print(json.dumps(_finite(payload)) if args.json else text)
     return 0
 
 
@@ -288,7 +289,7 @@ def _run_sweep(args) -> int:
         written.append(plot_sweep(points, figure, title=f"{_title(config)}, sweep over {key}"))
     _report(written, [r for p in points for r in p["results"]])
     payload = {"provenance": record, "complete": True, "sweep": meta, "points": points}
-    print(json.dumps(payload) if args.json else text)
+    print(json.dumps(_finite(payload)) if args.json else text)
     return 0
 
 
@@ -331,8 +332,19 @@ def _write_text(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _finite(obj):
+    """``obj`` with NaN and infinite floats as ``None`` (JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _write_json(path: Path, payload: dict) -> None:
-    _write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    _write_text(path, json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
 
 
 def _report(written: list[Path], rows: list[dict]) -> None:
