@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import TINY, _config, _same, small  # noqa: F401  (small is a fixture)
+from test_train import _config, _same
 
 from odenets.workflow import checkpoint as ckpt_mod
 from odenets.workflow import train as train_mod
@@ -26,7 +26,7 @@ from odenets.workflow.checkpoint import (
     save_checkpoint,
 )
 from odenets.workflow.cli import main
-from odenets.workflow.data import Dataset
+from odenets.workflow.data import Dataset, load_dataset
 from odenets.workflow.run_folder import RunFolderError
 from odenets.workflow.run_lock import RunLock, RunLockedError
 from odenets.workflow.signals import Interrupted, deferred, stop_on_signals
@@ -37,6 +37,21 @@ CLI_TINY = [
     "train", "--model", "lm_resnet20", "--depth", "8", "--widths", "4,8,8",
     "--batch-size", "64", "--lr", "0.05", "--threads", "1",
 ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small():
+    """256 training and 100 test digits, as in tests/test_train.py."""
+    d = load_dataset("digits")
+    return Dataset(
+        **{
+            **d.__dict__,
+            "x_train": d.x_train[:256],
+            "y_train": d.y_train[:256],
+            "x_test": d.x_test[:100],
+            "y_test": d.y_test[:100],
+        }
+    )
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -106,10 +121,9 @@ def test_signal_during_an_epoch_keeps_the_last_completed_epoch(tmp_path, sig, co
 def test_a_signal_inside_a_deferred_block_waits_for_its_end():
     before, done = signal.getsignal(signal.SIGTERM), []
     with stop_on_signals():
-        with pytest.raises(Interrupted) as err:
-            with deferred():
-                os.kill(os.getpid(), signal.SIGTERM)
-                done.append("rest of the block")
+        with pytest.raises(Interrupted) as err, deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("rest of the block")
         assert done == ["rest of the block"]
         assert err.value.signum == signal.SIGTERM and err.value.exit_code == 143
         with pytest.raises(Interrupted):
@@ -211,6 +225,12 @@ def test_full_disk_keeps_the_previous_epoch_intact(small, tmp_path, monkeypatch,
     train(_config(tmp_path, epochs=3, stop_after=1), dataset=small)
     before = _snapshot(tmp_path)
     assert set(before) == {"last.pt", "best.pt", "metrics.jsonl"}
+    if target == "best.pt":  # best.pt is a hard link to last.pt's bytes where links work
+
+        def no_links(*args):
+            raise OSError(errno.EPERM, "no hard links on this file system")
+
+        monkeypatch.setattr(ckpt_mod.os, "link", no_links)
     _fill_disk(monkeypatch, target, at)
     with pytest.raises(SaveError) as err:
         train(_config(tmp_path, epochs=3, resume=True), dataset=small)
@@ -310,9 +330,9 @@ def test_kill_9_then_resume_is_bitwise_an_uninterrupted_run(tmp_path):
 
 
 def test_a_locked_folder_is_refused_naming_the_holder(small, tmp_path):
-    with RunLock(tmp_path):
-        with pytest.raises(RunLockedError, match=f"in use by another run \\(pid {os.getpid()}"):
-            train(_config(tmp_path, epochs=1), dataset=small)
+    holder = f"in use by another run \\(pid {os.getpid()}"
+    with RunLock(tmp_path), pytest.raises(RunLockedError, match=holder):
+        train(_config(tmp_path, epochs=1), dataset=small)
     assert not (tmp_path / "last.pt").exists()
     train(_config(tmp_path, epochs=1), dataset=small)  # released: the folder is free again
 
@@ -338,9 +358,8 @@ def test_lock_without_flock_takes_over_only_dead_holders(tmp_path, monkeypatch):
     from odenets.workflow import run_lock
 
     monkeypatch.setattr(run_lock, "fcntl", None)
-    with RunLock(tmp_path):
-        with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):
-            RunLock(tmp_path).acquire()
+    with RunLock(tmp_path), pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):
+        RunLock(tmp_path).acquire()
     assert not (tmp_path / ".lock").exists()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -427,10 +446,15 @@ def test_no_bit_flip_anywhere_loads_silently_changed(tmp_path):
     assert silent < len(original) // 7  # most flips are caught
 
 
-def test_checkpoints_without_a_checksum_still_load(tmp_path):
+def test_version_1_checkpoints_load_but_a_lost_checksum_does_not(tmp_path):
     path = tmp_path / "old.pt"
-    torch.save({"model": {"w": torch.ones(2)}, "format": ckpt_mod.FORMAT}, path)
+    torch.save({"model": {"w": torch.ones(2)}, "format": "odenets-checkpoint-1"}, path)
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
+    save_checkpoint({"model": {"w": torch.ones(2)}}, path)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"checksum", b"chdcksum"))  # one flipped bit in the key
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(path)
 
 
 # --- NaN, implicit solves --------------------------------------------------------------------

@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import random
+import secrets
 import shutil
 import tempfile
 import warnings
@@ -43,7 +44,8 @@ __all__ = [
     "write_files_atomic",
 ]
 
-FORMAT = "odenets-checkpoint-1"
+FORMAT = "odenets-checkpoint-2"  # with a checksum; version 1 files (without) still load
+FORMATS = ("odenets-checkpoint-1", FORMAT)
 CHECKSUM = "sha256"
 
 
@@ -120,18 +122,25 @@ def write_files_atomic(files: Sequence[tuple[str | Path, bytes]]) -> None:
     """Write several files as one step, as far as a file system allows.
 
     First every ``(path, data)`` goes to a temporary file next to its path and is flushed to
-    disk; only when all are written are they renamed into place, in the order given. A full
-    disk (or any error) while writing leaves every previous file untouched and removes the
+    disk (the same ``data`` object given twice is written once and hard-linked, where the file
+    system allows); only when all are written are they renamed into place, in the order given.
+    A full disk (or any error) while writing leaves every previous file untouched and removes the
     temporary files. Only a kill between two renames can leave the files of two epochs; the
     trainer's resume repairs that (see :mod:`odenets.workflow.run_folder`).
     """
     written: list[tuple[str, Path]] = []
+    first: dict[int, str] = {}  # id(data) -> the temporary file already holding those bytes
     try:
         for path, data in files:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
+            linked = _link(first.get(id(data)), path)
+            if linked:  # the same bytes again (best.pt = last.pt): a hard link, no space
+                written.append((linked, path))
+                continue
             fd, tmp = _temporary(path)
             written.append((tmp, path))
+            first[id(data)] = tmp
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -144,6 +153,19 @@ def write_files_atomic(files: Sequence[tuple[str | Path, bytes]]) -> None:
         raise
     for folder in dict.fromkeys(path.parent for _, path in written):
         _fsync_dir(folder)
+
+
+def _link(source: str | None, path: Path) -> str | None:
+    """A new temporary name next to ``path`` hard-linked to ``source`` (None where there is no
+    source or the file system has no hard links)."""
+    if source is None:
+        return None
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return None
+    return str(tmp)
 
 
 def copy_atomic(src: str | Path, dst: str | Path) -> Path:
@@ -202,7 +224,8 @@ def load_checkpoint(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` (tensors are loaded on the CPU).
 
     With ``verify`` the checksum is recomputed and a mismatch (a damaged file) is a
-    :class:`CheckpointError`; files written before checksums existed load unverified.
+    :class:`CheckpointError`; files of format version 1 (written before checksums existed)
+    load unverified.
     ``verify=False`` memory-maps the tensors (cheap: for reading the config of a run).
     """
     path = Path(path)
@@ -217,17 +240,17 @@ def load_checkpoint(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not an odenets checkpoint ({first[:200]})"
         ) from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT or "model" not in obj:
+    if not isinstance(obj, dict) or obj.get("format") not in FORMATS or "model" not in obj:
         raise CheckpointError(
             f"{path} is not an odenets checkpoint (expected a dict with "
             f"format {FORMAT!r} and a 'model' state_dict)"
         )
-    if verify and "checksum" in obj:
+    if verify and obj["format"] == FORMAT:
         try:
-            actual = content_checksum(obj)
+            actual = content_checksum(obj) if "checksum" in obj else "missing"
         except Exception as err:  # a damaged value that cannot even be hashed
             actual = f"unreadable ({type(err).__name__})"
-        if actual != obj["checksum"]:
+        if actual != obj.get("checksum"):
             raise CheckpointError(
                 f"checkpoint {path} is damaged: its contents do not match the checksum stored "
                 f"in it ({CHECKSUM}); use another copy (best.pt / last.pt) or retrain"

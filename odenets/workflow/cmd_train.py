@@ -197,7 +197,7 @@ def resumed_config(config, given: set[str], saved: dict):
                 if dest in given and _plain(mine.get(dest)) != _plain(theirs.get(dest)):
                     raise CLIError(
                         f"{_flag(dest)} {_shown(mine.get(dest))} differs from the run's "
-                        f"{dest}={_shown(theirs.get(dest), 'the preset default')}: a resumed run "
+                        f"{dest}={_shown(theirs.get(dest), '<the preset default>')}: a resumed run "
                         f"keeps its model (only {allowed}, ... may change); train another --out "
                         "or pass --overwrite"
                     )

@@ -214,14 +214,15 @@ def _ranks(ranks: list[int]) -> str:
 _PEER_WORDS = ("connection", "peer", "gloo", "nccl", "socket", "broken pipe", "closed", "reset")
 
 
-def peer_failure(err: BaseException, info: DistInfo) -> str | None:
+def peer_failure(err: BaseException, info: DistInfo, wait_s: float = 2.0) -> str | None:
     """One line saying which process ``err`` (raised by a collective) is about, or ``None``
-    when it does not look like a lost or silent peer."""
+    when it does not look like a lost or silent peer. A broken connection waits up to
+    ``wait_s`` seconds for the peer's process to be seen gone."""
     if not info.distributed:
         return None
     text = _first_line(err).lower()
     timed_out = "timed out" in text or "timeout" in text
-    dead = lost_peers(info, wait_s=0.0 if timed_out else 2.0)
+    dead = lost_peers(info, wait_s=0.0 if timed_out else wait_s)
     if dead:
         who = ", ".join(f"rank {r} (pid {info.peers[r][1]})" for r in dead)
         return f"lost {who} of {info.world} processes: its process is gone"
