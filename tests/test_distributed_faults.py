@@ -186,7 +186,7 @@ def test_killed_rank_is_named_and_an_elastic_restart_ends_bitwise_equal(tmp_path
 @pytest.mark.slow
 def test_a_silent_rank_times_out_naming_it(tmp_path):
     logs = tmp_path / "logs"
-    job = _torchrun(tmp_path / "run", logs, "--dist-timeout", "10", "--epochs", "50")
+    job = _torchrun(tmp_path / "run", logs, "--dist-timeout", "6", "--epochs", "50")
     seen: list[str] = []
     _until_epoch(job, 1, seen)
     silent = _worker(job.pid, 1)
@@ -201,5 +201,5 @@ def test_a_silent_rank_times_out_naming_it(tmp_path):
     _rest(job, seen)
     line = _rank_log(logs, 0, 0).strip()
     assert "\n" not in line and "Traceback" not in line, line
-    assert "timed out after 10 s waiting for rank 1 of 2" in line, line
+    assert "timed out after 6 s waiting for rank 1 of 2" in line, line
     assert "keeps epoch" in line

@@ -95,18 +95,16 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_during_an_epoch_keeps_the_last_completed_epoch(tmp_path, sig, code):
+def test_sigterm_during_an_epoch_keeps_the_last_completed_epoch(tmp_path):
     out = tmp_path / "run"
     proc = _start(out)
     _wait_for_epoch(proc, 1)
-    proc.send_signal(sig)
+    proc.send_signal(signal.SIGTERM)
     rc, err = _finish(proc)
     lines = err.strip().splitlines()
-    assert rc == code, err[-2000:]
+    assert rc == 143, err[-2000:]
     assert len(lines) == 1 and "Traceback" not in err, err
-    name = signal.Signals(sig).name
-    assert f"interrupted by {name} during epoch" in lines[0] and "--resume" in lines[0]
+    assert "interrupted by SIGTERM during epoch" in lines[0] and "--resume" in lines[0]
     last = load_checkpoint(out / "last.pt")  # checksum verified
     assert f"keeps epoch {last['epoch']}" in lines[0]
     records = [json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines()]
@@ -133,18 +131,28 @@ def test_a_signal_inside_a_deferred_block_waits_for_its_end():
     assert signal.getsignal(signal.SIGTERM) == before  # restored
 
 
-def test_sigterm_in_an_epoch_stops_with_the_previous_epoch_kept(small, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_in_an_epoch_stops_with_the_previous_epoch_kept(
+    small, tmp_path, monkeypatch, capsys, sig, code
+):
     epoch_fn = train_mod._train_epoch
 
-    def epoch_then_term(runner, net, dataset, optimizer, config, epoch, info):
+    def epoch_then_signal(runner, net, dataset, optimizer, config, epoch, info):
         if epoch == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sig)
         return epoch_fn(runner, net, dataset, optimizer, config, epoch, info)
 
-    monkeypatch.setattr(train_mod, "_train_epoch", epoch_then_term)
-    with pytest.raises(Interrupted, match="SIGTERM during epoch 2;.*keeps epoch 1"):
+    monkeypatch.setattr(train_mod, "_train_epoch", epoch_then_signal)
+    name = signal.Signals(sig).name
+    with pytest.raises(Interrupted, match=f"{name} during epoch 2;.*keeps epoch 1") as err:
         train(_config(tmp_path, epochs=3), dataset=small)
+    assert err.value.exit_code == code
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
+    # on the command line: one line and the exit status
+    out = tmp_path / "cli"
+    assert main([*CLI_TINY, "--epochs", "3", "--out", str(out), "--no-progress"]) == code
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"odenets: interrupted by {name} during epoch 2" in err
 
 
 def test_sigterm_during_a_save_lets_the_save_finish(small, tmp_path, monkeypatch):
@@ -304,28 +312,6 @@ def test_stale_temporary_files_are_removed_at_the_next_start(small, tmp_path, ca
     assert "removed 3 temporary file(s)" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_kill_9_then_resume_is_bitwise_an_uninterrupted_run(tmp_path):
-    straight = tmp_path / "straight"
-    argv = [*CLI_TINY, "--epochs", "3", "--no-progress"]
-    assert main([*argv, "--out", str(straight)]) == 0
-    out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "odenets", *argv, "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
-    )  # fmt: skip
-    _wait_for_epoch(proc, 1)
-    proc.kill()
-    proc.communicate(timeout=60)
-    # the dead process's lock is taken over; the resume needs only the folder
-    assert main(["train", "--out", str(out), "--resume", "--no-progress"]) == 0
-    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(out / "last.pt")
-    assert a["epoch"] == b["epoch"] == 3
-    assert _same(a["model"], b["model"])
-    for k, s in a["optimizer"]["state"].items():
-        assert torch.equal(s["momentum_buffer"], b["optimizer"]["state"][k]["momentum_buffer"])
-
-
 # --- the run folder: lock, writability -------------------------------------------------------
 
 
@@ -338,20 +324,29 @@ def test_a_locked_folder_is_refused_naming_the_holder(small, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_second_process_into_the_same_out_is_refused(tmp_path, capsys):
+def test_second_run_refused_then_kill_9_then_resume_is_bitwise_exact(tmp_path, capsys):
     out = tmp_path / "run"
-    proc = _start(out)
+    proc = _start(out)  # 400 epochs: it is still running when the second run tries
     try:
         _wait_for_epoch(proc, 1)
         assert main([*CLI_TINY, "--epochs", "1", "--out", str(out), "--no-progress"]) == 2
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and f"in use by another run (pid {proc.pid}" in err, err
     finally:
-        proc.kill()
+        proc.kill()  # kill -9, wherever it is (maybe in the middle of a save)
         proc.communicate(timeout=60)
-    # its lock died with it: a resume takes the folder over
+    # its lock died with it: a resume from the folder alone takes the folder over
     assert main(["train", "--out", str(out), "--resume", "--stop-after", "1", "--no-progress"]) == 0
     assert f"left by pid {proc.pid}" in capsys.readouterr().err
+    b = load_checkpoint(out / "last.pt")
+    assert not list(out.glob(".*.tmp"))
+    straight = tmp_path / "straight"
+    argv = [*CLI_TINY, "--epochs", "400", "--stop-after", str(b["epoch"]), "--no-progress"]
+    assert main([*argv, "--out", str(straight)]) == 0
+    a = load_checkpoint(straight / "last.pt")
+    assert a["epoch"] == b["epoch"] and _same(a["model"], b["model"])
+    for k, s in a["optimizer"]["state"].items():
+        assert torch.equal(s["momentum_buffer"], b["optimizer"]["state"][k]["momentum_buffer"])
 
 
 def test_lock_without_flock_takes_over_only_dead_holders(tmp_path, monkeypatch):
