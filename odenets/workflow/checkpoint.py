@@ -76,7 +76,8 @@ def _temporary(path: Path) -> tuple[int, str]:
     ordinary ``open(path, "w")`` would give (``0o666`` less the umask; mkstemp makes 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        if hasattr(os, "fchmod"):  # POSIX (and Windows from Python 3.13)
+            os.fchmod(fd, 0o666 & ~_umask())
     except BaseException:
         os.close(fd)
         Path(tmp).unlink(missing_ok=True)
