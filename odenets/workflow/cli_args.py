@@ -8,17 +8,58 @@ from collections.abc import Callable
 
 __all__ = [
     "CLIError",
+    "DefaultsFormatter",
     "csv_list",
     "data_args",
     "friendly",
     "model_args",
     "package_version",
+    "positive_float",
     "positive_int",
+    "suppress_defaults",
 ]
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends every option's text with its default, ``(default: ...)``, unless the
+    text already says it or there is none to say (a flag, or ``None``). Options whose default
+    was moved aside by :func:`suppress_defaults` show the moved value."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = getattr(action, "shown_default", action.default)
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.nargs == 0
+            or any(default is v for v in (None, False, True, argparse.SUPPRESS))
+        ):
+            return text
+        return text + f" (default: {_shown(default)})".replace("%", "%%")
+
+
+def suppress_defaults(p: argparse.ArgumentParser) -> dict[str, object]:
+    """Take the defaults out of ``p``'s options and return them by ``dest``: a parsed namespace
+    then holds only the options given on the command line (for a resume that keeps every other
+    value of the saved run). :class:`DefaultsFormatter` still shows them in ``--help``."""
+    defaults = {}
+    for action in p._actions:
+        if action.dest == "help" or action.default is argparse.SUPPRESS:
+            continue
+        defaults[action.dest] = action.default
+        action.shown_default = action.default
+        action.default = argparse.SUPPRESS
+    return defaults
 
 
 def package_version() -> str:
@@ -59,18 +100,44 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value}")
+    return value
+
+
 def friendly(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn a missing optional package and a diverged run into one-line errors."""
+    """Run a subcommand with SIGINT/SIGTERM as one line and exit ``128 + signal`` (130, 143),
+    and turn a missing optional package, a refused run folder, a diverged run, an implicit
+    solve that did not converge and a lost peer process into one-line errors (exit status 2
+    for what the user can fix by other input, 1 for a run that failed)."""
 
     def run(args: argparse.Namespace) -> int:
+        from ..numerics.fixed_point import ConvergenceError
+        from .distributed import DistributedError
+        from .run_lock import RunLockedError
+        from .signals import Interrupted, stop_on_signals
         from .train import TrainingDiverged
 
         try:
-            return fn(args)
+            with stop_on_signals():
+                return fn(args)
+        except Interrupted as err:
+            print(f"odenets: {err}", file=sys.stderr)
+            return err.exit_code
         except ImportError as err:
+            raise CLIError(str(err)) from None
+        except RunLockedError as err:
             raise CLIError(str(err)) from None
         except TrainingDiverged as err:
             print(f"odenets: training stopped: {err}", file=sys.stderr)
+            return 1
+        except (ConvergenceError, DistributedError) as err:
+            print(f"odenets: error: {str(err).splitlines()[0]}", file=sys.stderr)
             return 1
 
     return run
