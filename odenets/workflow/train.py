@@ -60,9 +60,9 @@ from .distributed import (
     setup,
     teardown,
 )
+from .optimizers import build_optimizer, resolve_defaults
 from .run_folder import RunFolder, RunFolderError, finite_record, resume_plan
 from .run_lock import RunLockedError
-from .optimizers import build_optimizer, resolve_defaults
 from .signals import Interrupted, quiet, stop_on_signals
 
 __all__ = [
