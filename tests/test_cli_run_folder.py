@@ -105,7 +105,7 @@ def test_resume_refuses_a_changed_setting_naming_it(tmp_path, capsys, extra, nee
 @pytest.mark.parametrize(
     "command, needles",
     [
-        ("train", ["(default: 0.1)", "(default: 128)", "(default: 1)", "(default: step)",
+        ("train", ["default: the optimizer's", "(default: 128)", "(default: 1)", "(default: step)",
                    "(default: runs/train)", "(default: 300.0)", "JSON Lines"]),
         ("eval", ["(default: the one in the checkpoint)"]),
         ("transfer", ["(default: euler,heun,rk4)", "(default: 1,2,4,8)"]),

@@ -7,7 +7,6 @@ parser; ``main`` runs it. Bad input is one line on stderr and exit status 2, nev
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import re
 import sys
@@ -15,43 +14,9 @@ from collections.abc import Sequence
 
 from .._format import text_table
 from .._validate import closest
-from .cli_args import CLIError, package_version
+from .cli_args import CLIError, HelpFormatter, package_version
 
 __all__ = ["CLIError", "HelpFormatter", "build_parser", "main"]
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """argparse's defaults formatter, the one every ``odenets`` parser uses: each option's
-    help ends with ``(default: ...)`` unless its help already states the default or the
-    default is ``None`` (then the help says what happens without the option); options without
-    help text show their default alone. Flags show ``on``/``off``, lists their
-    comma-separated items (an empty list: ``none``)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if (
-            "default" in text.lower()
-            or default is None
-            or default is argparse.SUPPRESS
-            or not (action.option_strings or action.nargs in (argparse.OPTIONAL, "*"))
-        ):
-            return text
-        if isinstance(default, bool):
-            shown = "on" if default else "off"
-        elif isinstance(default, list | tuple):
-            shown = ",".join(map(str, default)).replace("%", "%%") or "none"
-        else:
-            shown = "%(default)s"
-        return f"{text} (default: {shown})" if text else f"default: {shown}"
-
-    def _format_action(self, action: argparse.Action) -> str:
-        if action.help is None:  # argparse prints nothing for help=None: show the default
-            shown = self._get_help_string(action)
-            if shown:
-                action = copy.copy(action)
-                action.help = shown
-        return super()._format_action(action)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from collections.abc import Callable
 
 __all__ = [
     "CLIError",
-    "DefaultsFormatter",
+    "HelpFormatter",
     "csv_list",
     "data_args",
     "friendly",
@@ -30,28 +31,46 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-class DefaultsFormatter(argparse.HelpFormatter):
-    """Help that ends every option's text with its default, ``(default: ...)``, unless the
-    text already says it or there is none to say (a flag, or ``None``). Options whose default
-    was moved aside by :func:`suppress_defaults` show the moved value."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults formatter, the one every ``odenets`` parser uses: each option's
+    help ends with ``(default: ...)`` unless its help already states the default or the
+    default is ``None`` (then the help says what happens without the option); options without
+    help text show their default alone. Flags show ``on``/``off``, lists their
+    comma-separated items (an empty list: ``none``). Options whose default was moved aside by
+    :func:`suppress_defaults` show the moved value."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = getattr(action, "shown_default", action.default)
         if (
-            "default" in text
-            or not action.option_strings
-            or action.nargs == 0
-            or any(default is v for v in (None, False, True, argparse.SUPPRESS))
+            "default" in text.lower()
+            or default is None
+            or default is argparse.SUPPRESS
+            or not (action.option_strings or action.nargs in (argparse.OPTIONAL, "*"))
         ):
             return text
-        return text + f" (default: {_shown(default)})".replace("%", "%%")
+        if isinstance(default, bool):
+            shown = "on" if default else "off"
+        elif isinstance(default, list | tuple):
+            items = (f"{v:g}" if isinstance(v, float) else str(v) for v in default)
+            shown = ",".join(items).replace("%", "%%") or "none"
+        else:
+            shown = str(default).replace("%", "%%")
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None:  # argparse prints nothing for help=None: show the default
+            shown = self._get_help_string(action)
+            if shown:
+                action = copy.copy(action)
+                action.help = shown
+        return super()._format_action(action)
 
 
 def suppress_defaults(p: argparse.ArgumentParser) -> dict[str, object]:
     """Take the defaults out of ``p``'s options and return them by ``dest``: a parsed namespace
     then holds only the options given on the command line (for a resume that keeps every other
-    value of the saved run). :class:`DefaultsFormatter` still shows them in ``--help``."""
+    value of the saved run). :class:`HelpFormatter` still shows them in ``--help``."""
     defaults = {}
     for action in p._actions:
         if action.dest == "help" or action.default is argparse.SUPPRESS:

@@ -61,21 +61,6 @@ def _steps(text: str) -> list[int]:
     return values
 
 
-class _DefaultsFormatter(argparse.HelpFormatter):
-    """Appends ``(default: ...)`` to an option's help unless the help states its default
-    already or there is none to state (``None``, ``False``); lists print comma-separated, as
-    they are typed."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if "default" in text or default in (None, False, argparse.SUPPRESS) or default == []:
-            return text
-        if isinstance(default, list | tuple):
-            default = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default)
-        return f"{text} (default: {str(default).replace('%', '%%')})"
-
-
 def add_compare(sub) -> None:
     from ..networks.nets import TIES
 
@@ -83,7 +68,6 @@ def add_compare(sub) -> None:
         "compare",
         help="train one small net per scheme on several seeds: accuracy with intervals, "
         "paired verdicts, cost, robustness; --sweep for accuracy-vs-cost curves",
-        formatter_class=_DefaultsFormatter,
     )
     p.add_argument(
         "--schemes",

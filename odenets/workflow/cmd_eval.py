@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .cli_args import DefaultsFormatter, csv_list, data_args, friendly, positive_int
+from .cli_args import csv_list, data_args, friendly, positive_int
 
 __all__ = ["add_eval", "add_transfer"]
 
@@ -43,9 +43,7 @@ def _load(path: str, data: str | None, data_dir: str | None):
 
 
 def add_eval(sub) -> None:
-    p = sub.add_parser(
-        "eval", help="test accuracy of a checkpoint", formatter_class=DefaultsFormatter
-    )
+    p = sub.add_parser("eval", help="test accuracy of a checkpoint")
     p.add_argument("checkpoint", help="a last.pt / best.pt written by `odenets train`")
     data_args(p, default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object only")
@@ -79,7 +77,6 @@ def add_transfer(sub) -> None:
     p = sub.add_parser(
         "transfer",
         help="evaluate a weight-tied checkpoint under other schemes and step counts",
-        formatter_class=DefaultsFormatter,
     )
     p.add_argument("checkpoint", help="checkpoint of a tie='all' model")
     p.add_argument(

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from .cli_args import (
     CLIError,
-    DefaultsFormatter,
     csv_list,
     data_args,
     friendly,
@@ -56,7 +55,6 @@ def add_train(sub) -> None:
         help="train a model with checkpoints (torchrun-ready)",
         description="Train a model with atomic checkpoints, exact resume and torchrun support. "
         "A resume needs only the folder: odenets train --out DIR --resume.",
-        formatter_class=DefaultsFormatter,
     )
     p.add_argument("--model", default="resnet20", help="preset name (see `odenets list`)")
     model_args(p)
