@@ -242,3 +242,15 @@ def test_console_script_sees_a_plugin_through_pythonpath(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "\nssprk3 " in proc.stdout and "\nplugfield " in proc.stdout
+
+
+def test_ecosystem_page_code_runs(tmp_path, monkeypatch):
+    """The Python blocks of docs/ecosystem.md run, in order."""
+    text = (ROOT / "docs" / "ecosystem.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    assert len(blocks) == 2
+    with _plugin_env(tmp_path, monkeypatch, text=""):  # restores the registries
+        namespace: dict = {}
+        for i, code in enumerate(blocks):
+            exec(compile(code, f"docs/ecosystem.md block {i}", "exec"), namespace)
+        assert on.get_scheme("ssprk3").order == 3
