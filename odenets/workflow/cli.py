@@ -85,7 +85,9 @@ def _choice_hint(message: str) -> str:
 
 
 class _LazyChoices:
-    """``choices=`` filled on first use, so building the parser imports nothing heavy."""
+    """``choices=`` filled on first use (argparse reads them as soon as the option is added,
+    i.e. when the subcommand's parser is built, which :func:`main` does only for the
+    subcommand named on the command line)."""
 
     def __init__(self, load) -> None:
         self._load, self._items = load, None
