@@ -78,13 +78,12 @@ REGISTERED = {"scheme": "ssprk3", "field": "plugfield", "model": "ssprk3_plugnet
 
 @contextmanager
 def _plugin_env(tmp_path: Path, monkeypatch, name: str = "odenets_test_plugin", text=PLUGIN):
-    """``name`` importable from ``tmp_path``; afterwards every registry, ``sys.modules`` and
-    the record of loaded entry points are as before."""
+    """``name`` importable from ``tmp_path``; afterwards the registries, the record of loaded
+    entry points and ``sys.modules`` (for the modules under ``tmp_path``) are as before."""
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(plugins, "_LOADED", set())
     before = (set(on.list_schemes()), set(on.list_fields()), set(on.list_models()))
-    modules = set(sys.modules)
     try:
         yield name
     finally:
@@ -94,8 +93,9 @@ def _plugin_env(tmp_path: Path, monkeypatch, name: str = "odenets_test_plugin", 
             unregister_field(field)
         for model in set(on.list_models()) - before[2]:
             unregister_model(model)
-        for module in set(sys.modules) - modules:
-            del sys.modules[module]
+        for module, value in list(sys.modules.items()):  # the plugins written here only
+            if str(getattr(value, "__file__", None) or "").startswith(str(tmp_path)):
+                del sys.modules[module]
 
 
 def _one_line_error(capsys) -> str:
