@@ -172,7 +172,11 @@ def _run_orders(args) -> int:
 _COMMANDS = {
     "list": ("list the registered schemes, fields and models", add_list),
     "orders": ("measure every scheme's convergence order side by side", add_orders),
-    "compare": ("train one small net per scheme and tabulate accuracy", add_compare),
+    "compare": (
+        "train one small net per scheme on several seeds: accuracy with intervals, "
+        "paired verdicts, cost, robustness; --sweep for accuracy-vs-cost curves",
+        add_compare,
+    ),
     "train": ("train a model with checkpoints (torchrun-ready)", add_train),
     "eval": ("test accuracy of a checkpoint", add_eval),
     "transfer": (
