@@ -1,37 +1,79 @@
-"""Named presets: ``@register_model`` recipes, ``create_model`` and ``list_models``.
+"""Named presets: ``@register_model`` recipes with their :class:`ModelInfo` records,
+``create_model`` (timm's signature) and ``list_models``.
 
-A preset is a three-line recipe over :class:`~odenets.SolverNet`; keyword overrides pass
-straight through (an unknown keyword is a ``TypeError`` naming it).
+A preset is a recipe over :class:`~odenets.SolverNet`; keyword overrides pass straight through
+(an unknown keyword is a ``TypeError`` naming it). Every preset carries a
+:class:`~odenets.networks.model_info.ModelInfo` (paper, reference code, parameter count,
+reported error, the scheme it is and how exactly): :func:`model_info` returns it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from torch import nn
+
 from .._validate import unknown_name
+from .model_info import BLOCK_KINDS, ModelInfo
 from .nets import SolverNet
 from .noise import StochasticDepth
 
-__all__ = ["create_model", "list_models", "model_info", "register_model", "unregister_model"]
+__all__ = [
+    "BLOCK_KINDS",
+    "ModelInfo",
+    "create_model",
+    "list_models",
+    "model_info",
+    "register_model",
+    "unregister_model",
+]
 
-_MODELS: dict[str, Callable[..., SolverNet]] = {}
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+_INFO: dict[str, ModelInfo] = {}
 
 
-def register_model(fn: Callable[..., SolverNet]) -> Callable[..., SolverNet]:
-    """Register ``fn`` under its ``__name__``; a duplicate name is a ``ValueError``."""
+def _doc_line(fn: Callable) -> str:
+    lines = (getattr(fn, "__doc__", None) or "").strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def register_model(
+    fn: Callable[..., nn.Module] | None = None, *, info: ModelInfo | None = None
+) -> Any:
+    """Register ``fn`` under its ``__name__`` with its record ``info``; a duplicate name is a
+    ``ValueError``. Use as ``@register_model``, ``@register_model(info=ModelInfo(...))`` or
+    ``register_model(fn, info=...)``.
+
+    Without ``info`` the record holds the first docstring line as its description and says
+    that no reference parameter count is recorded.
+    """
+    if fn is None:
+        return lambda f: register_model(f, info=info)
     if not callable(fn):
         raise TypeError(f"register_model expects a function, got {type(fn).__name__}")
     name = fn.__name__
     if name in _MODELS:
         raise ValueError(f"model {name!r} is already registered")
+    if info is None:
+        info = ModelInfo(
+            name,
+            _doc_line(fn) or name,
+            params_note="not recorded: the preset was registered without a ModelInfo",
+        )
+    if not isinstance(info, ModelInfo):
+        raise TypeError(f"info must be a ModelInfo, got {type(info).__name__}")
+    if info.name != name:
+        raise ValueError(f"ModelInfo name {info.name!r} differs from the preset name {name!r}")
     _MODELS[name] = fn
+    _INFO[name] = info
     return fn
 
 
-def unregister_model(name: str) -> Callable[..., SolverNet]:
-    """Remove the preset ``name`` and return its function."""
+def unregister_model(name: str) -> Callable[..., nn.Module]:
+    """Remove the preset ``name`` (and its record) and return its function."""
     _lookup(name)
+    del _INFO[name]
     return _MODELS.pop(name)
 
 
@@ -40,7 +82,7 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def _lookup(name: str) -> Callable[..., SolverNet]:
+def _lookup(name: str) -> Callable[..., nn.Module]:
     if not isinstance(name, str):
         raise TypeError(f"model name must be a str, got {type(name).__name__}")
     try:
@@ -49,14 +91,16 @@ def _lookup(name: str) -> Callable[..., SolverNet]:
         raise unknown_name("model", name, _MODELS) from None
 
 
-def create_model(name: str, **overrides: Any) -> SolverNet:
+def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build the preset ``name`` with keyword ``overrides`` (e.g. ``num_classes=100``)."""
     return _lookup(name)(**overrides)
 
 
-def model_info(name: str) -> str:
-    """The first line of the preset's docstring."""
-    return (_lookup(name).__doc__ or "").strip().splitlines()[0]
+def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` record of the preset ``name`` (``.description`` is the one line
+    ``odenets list`` prints)."""
+    _lookup(name)
+    return _INFO[name]
 
 
 def _preset(**recipe: Any) -> Callable[..., SolverNet]:
@@ -66,11 +110,18 @@ def _preset(**recipe: Any) -> Callable[..., SolverNet]:
     return build
 
 
-def _define(name: str, doc: str, **recipe: Any) -> None:
+def _define(
+    name: str, doc: str, *, info: ModelInfo | Mapping[str, Any] | None = None, **recipe: Any
+) -> None:
+    """Register the preset ``name``: ``SolverNet(**recipe)``, described by ``doc`` (one line)
+    and the record ``info`` (a :class:`ModelInfo`, or a dict of its fields other than
+    ``name`` and ``description``)."""
     fn = _preset(**recipe)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
-    register_model(fn)
+    if isinstance(info, Mapping):
+        info = ModelInfo(name, doc, **info)
+    register_model(fn, info=info)
 
 
 _RESNET_PARAMS = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M", 110: "1.7M"}
