@@ -5,12 +5,14 @@ for the step to be consistent and zero-stable); a learned one is a parameter tha
 optimiser may push anywhere, so the block stores an unconstrained value ``θ`` and steps with
 ``k = σ(θ)``, where ``σ`` maps the real line onto the open interval ``(low, high)``:
 
-    σ(θ) = θ                                    on the core [low + d, high - d],
-    σ(θ) = low + d exp((θ - low - d) / d)       below it,
-    σ(θ) = high - d exp((high - d - θ) / d)     above it,
+    σ(θ) = θ                                    on the core [a, b] = [low + d, high - d],
+    σ(θ) = low + d² / (d + a - θ)               below it,
+    σ(θ) = high - d² / (d + θ - b)              above it,
 
 a strictly increasing C¹ bijection with ``d = (high - low) / 4`` (``d = 1`` for a half-bounded
-interval). Because ``σ`` is the identity on the core (``[-0.5, 0.5]`` for ``lm``), a stored
+interval). The tails approach the ends like ``1 / |θ|``, so no finite parameter rounds onto an
+end point (an exponential tail reaches ``-1`` in float64 at ``θ ≈ -19``, where ``lm`` stops
+being zero-stable). Because ``σ`` is the identity on the core (``[-0.5, 0.5]`` for ``lm``), a stored
 value there is the coefficient itself: the state-dict key stays ``coefficients.k`` and
 checkpoints whose ``k`` lies in the core load unchanged. A closed end (``lm``'s ``k = 1``, the
 leapfrog step) is approached, not reached, by a learned value; fix it with ``learn=False``.
@@ -43,10 +45,12 @@ def soft_bound(theta: Tensor, low: float, high: float) -> Tensor:
     out = theta
     if math.isfinite(low):
         a = low + d
-        out = torch.where(theta < a, low + d * torch.exp(torch.clamp(theta - a, max=0) / d), out)
+        below = low + d * d / (d + torch.clamp(a - theta, min=0))
+        out = torch.where(theta < a, below, out)
     if math.isfinite(high):
         b = high - d
-        out = torch.where(theta > b, high - d * torch.exp(torch.clamp(b - theta, max=0) / d), out)
+        above = high - d * d / (d + torch.clamp(theta - b, min=0))
+        out = torch.where(theta > b, above, out)
     return out
 
 
@@ -59,9 +63,9 @@ def soft_bound_inverse(value: float, low: float, high: float) -> float:
         )
     d = _margin(low, high)
     if math.isfinite(low) and value < low + d:
-        return low + d + d * math.log((value - low) / d)
+        return low + 2 * d - d * d / (value - low)
     if math.isfinite(high) and value > high - d:
-        return high - d - d * math.log((high - value) / d)
+        return high - 2 * d + d * d / (high - value)
     return value
 
 
