@@ -41,6 +41,7 @@ __all__ = [
     "register_model",
     "register_reference_format",
     "unregister_model",
+    "unwrap_state_dict",
 ]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -281,8 +282,9 @@ def create_model(
     return model
 
 
-def _unwrap(obj: Any, path: Any) -> dict[str, Tensor]:
-    """The state dict inside a loaded checkpoint object."""
+def unwrap_state_dict(obj: Any, path: Any = "the checkpoint") -> dict[str, Tensor]:
+    """The state dict inside a loaded checkpoint object: ``obj`` itself, or its ``"model"``
+    (odenets checkpoints) or ``"state_dict"`` entry, with ``module.`` prefixes removed."""
     if isinstance(obj, Mapping):
         for key in ("model", "state_dict"):
             if key in obj and isinstance(obj[key], Mapping):
@@ -335,7 +337,7 @@ def load_state_dict_file(
     except Exception as err:  # truncated zip, foreign pickle, ...
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ValueError(f"{path} is not a readable torch checkpoint ({first[:200]})") from None
-    state = _unwrap(obj, path)
+    state = unwrap_state_dict(obj, path)
     problem = _mismatch(model, state)
     convert = _REFERENCE_FORMATS.get(preset) if preset is not None else None
     if problem and convert is not None:
@@ -346,6 +348,12 @@ def load_state_dict_file(
         if converted is not None and not _mismatch(model, converted):
             state, problem = converted, ""
     if problem:
-        raise ValueError(f"{path} does not fit {preset or type(model).__name__}: {problem}")
+        hint = ""
+        if "mis-shaped" in problem and problem.count("fc.") and "missing" not in problem:
+            hint = (
+                "; for another number of classes build the model with the checkpoint's "
+                "num_classes, load, then call reset_classifier(n)"
+            )
+        raise ValueError(f"{path} does not fit {preset or type(model).__name__}: {problem}{hint}")
     model.load_state_dict(state)
     return model

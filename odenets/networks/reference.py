@@ -29,11 +29,11 @@ import torch
 from torch import Tensor, nn
 
 from .model_registry import (
-    _unwrap,
     create_model,
     list_reference_formats,
     model_info,
     reference_format,
+    unwrap_state_dict,
 )
 
 __all__ = [
@@ -159,7 +159,7 @@ def convert_reference_state_dict(preset: str, state_dict: Mapping[str, Any]) -> 
             f"preset {preset!r} has no reference format; presets with one: "
             f"{', '.join(list_reference_formats())}"
         )
-    return convert(_unwrap(state_dict, "the reference state dict"))
+    return convert(unwrap_state_dict(state_dict, "the reference state dict"))
 
 
 def load_reference_state_dict(
