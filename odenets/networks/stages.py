@@ -111,6 +111,7 @@ def build_stages(
     reversible_backward: bool | None = None,
     in_width: int | None = None,
     project: Callable[[], nn.Module] | None = None,
+    project_steps: bool = True,
 ) -> list[SchemeStage]:
     """The stages of a network of ``scheme`` steps: ``len(widths)`` stages of ``units``
     residual units each (a transition plus ``units - 1`` steps after the first stage).
@@ -134,6 +135,9 @@ def build_stages(
             (shake-shake's first stage, Gastaldi 2017).
         project: a factory of the map applied after every step (``nn.ReLU``: the
             post-activation ResNet, ``y = ReLU(x + F(x))``).
+        project_steps: apply ``project`` after the scheme steps too (False: after the
+            transitions only — Momentum ResNets keep He et al.'s blocks at the transitions and
+            un-projected momentum steps in between).
     """
     scheme = get_scheme(scheme)
     family = scheme.capabilities
@@ -167,6 +171,7 @@ def build_stages(
         iter(model.for_blocks(len(widths) * units)) if model is not None else None,
         source,
         project,
+        project_steps,
     )
     inputs = [widths[0] if in_width is None else in_width, *widths[:-1]]
     stages = []
@@ -197,10 +202,12 @@ class _Builder:
     """What every block of one network shares: the scheme, the field factory, the settings
     and the noise schedule, consumed unit by unit in network order."""
 
-    def __init__(self, scheme, make_field, slots, h, settings, schedule, source, project):
+    def __init__(
+        self, scheme, make_field, slots, h, settings, schedule, source, project, project_steps
+    ):
         self.scheme, self.make_field, self.slots, self.h = scheme, make_field, slots, h
         self.settings, self.schedule, self.source = settings, schedule, source
-        self.project = project
+        self.project, self.project_steps = project, project_steps
 
     def block(self, cls, scheme: Scheme, fields: Any, *, fresh: bool, **kwargs: Any):
         """A block of ``scheme``; ``fresh``: it starts with no state, where an Euler-start
@@ -210,7 +217,7 @@ class _Builder:
             settings.update(noise=next(self.schedule), source=self.source)
         if fresh and scheme.capabilities.euler_start:
             settings.update(learn=False, coefficients=None)
-        if self.project is not None:
+        if self.project is not None and (self.project_steps or cls is Transition):
             settings["project"] = self.project()
         return cls(scheme, fields, h=self.h, **settings, **kwargs)
 
