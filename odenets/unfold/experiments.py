@@ -290,7 +290,7 @@ def ridge_comparison(
         raise TypeError(f"recipes must be a non-empty tuple of names, got {recipes!r}")
     return {
         "recipes": {
-            name: ridge_experiment(name, seed=seed, progress=progress, **options)
+            name: ridge_experiment(recipe=name, seed=seed, progress=progress, **options)
             for name in recipes
         }
     }

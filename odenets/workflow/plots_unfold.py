@@ -157,7 +157,6 @@ def _ridge_figure(result: Mapping[str, Any]):
         n,
         width=3.6 * n + 2.6,
         height=7.6 if lam else 5.6,
-        sharey="row",
         gridspec_kw={"height_ratios": (3, 2, 2) if lam else (3, 2)},
     )
     for j, (name, r) in enumerate(columns.items()):
@@ -166,8 +165,6 @@ def _ridge_figure(result: Mapping[str, Any]):
         styles = _error_panel(column[0], r, "mse")
         if n > 1:
             column[0].set_title(f"recipe '{name}': error vs iteration")
-        if j > 0:
-            column[0].set_ylabel("")
         hx = column[1]
         slots = list(range(period))
         _series(hx, r["steps"][:period], styles["du_gd"], "DU-GD", slots)
@@ -176,7 +173,7 @@ def _ridge_figure(result: Mapping[str, Any]):
             _series(hx, r["lam_steps"][:period], styles["du_gd_lam"], "DU-GD with λ", slots)
         hx.set(
             xlabel=f"slot k (iteration t = k mod {period})",
-            ylabel="step size h_k" if j == 0 else "",
+            ylabel="step size h_k",
             title=f"one period of the steps (T = {period})",
         )
         if lam:
@@ -186,7 +183,7 @@ def _ridge_figure(result: Mapping[str, Any]):
             lx.axhline(r.get("recipe", {}).get("lam", 3.0), **_REFERENCE, label="problem's λ")
             lx.set(
                 xlabel="iteration t",
-                ylabel="λ_t = |ξ_t|" if j == 0 else "",
+                ylabel="λ_t = |ξ_t|",
                 title="learned ridge weight",
             )
         if j == n - 1:
