@@ -41,6 +41,13 @@ __all__ = [
 #: Stems: "conv_bn_relu" (He et al. 2016a: conv3x3-BN-ReLU), "conv" (a bare conv3x3, as the
 #: pre-activation networks whose first block normalises its input).
 STEMS = ("conv_bn_relu", "conv")
+#: The deepest network SolverNet builds (the deepest published CIFAR nets have 1202 layers);
+#: a larger depth is refused before anything is built. Raise it on purpose if you must.
+MAX_DEPTH = 10_000
+#: The most parameters SolverNet allocates (4 GiB of float32); a larger network is refused
+#: before its weights are allocated (its size is counted on the meta device first).
+MAX_PARAMETERS = 1_000_000_000
+_PROBING = False
 #: Heads before pooling: "bn_relu" (BN-ReLU: the final activation of a pre-activation net),
 #: "pool" (pooling straight away: a post-activation net whose blocks end in ReLU).
 HEADS = ("bn_relu", "pool")
@@ -50,6 +57,41 @@ PROJECTIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU}
 #: Which steps the projection follows: "all" of them, or the stage "transitions" only (a
 #: Momentum ResNet: He et al.'s blocks at the transitions, un-projected momentum steps).
 PROJECT_AT = ("all", "transitions")
+
+
+def _check_size(arguments: dict[str, Any]) -> None:
+    """Refuse a network too large to build, before anything is allocated: a depth above
+    :data:`MAX_DEPTH`, or more than :data:`MAX_PARAMETERS` parameters (counted by building the
+    network on the meta device, which allocates no memory, when a cheap bound says it might
+    be that large)."""
+    global _PROBING
+    depth, widths = arguments["depth"], arguments["widths"]
+    if isinstance(depth, int) and not isinstance(depth, bool) and depth > MAX_DEPTH:
+        raise ValueError(
+            f"depth {depth} exceeds odenets.networks.nets.MAX_DEPTH = {MAX_DEPTH} (the deepest "
+            "published CIFAR networks have 1202 layers); building it would take very long and "
+            "exhaust memory. Raise MAX_DEPTH on purpose if you need it"
+        )
+    if _PROBING or not isinstance(depth, int) or isinstance(widths, str):
+        return
+    try:
+        widest = max(int(w) for w in widths)
+    except (TypeError, ValueError):
+        return  # SolverNet's own checks say what is wrong
+    if depth * 9 * widest**2 * 4 <= MAX_PARAMETERS:  # a generous bound on 3x3 fields: small
+        return
+    _PROBING = True
+    try:
+        with torch.device("meta"):
+            count = count_parameters(SolverNet(**arguments))
+    finally:
+        _PROBING = False
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"this network has {count:,} parameters ({4 * count / 2**30:.1f} GiB in float32), "
+            f"more than odenets.networks.nets.MAX_PARAMETERS = {MAX_PARAMETERS:,}; check depth "
+            f"{depth} and widths {tuple(widths)}, or raise MAX_PARAMETERS on purpose"
+        )
 
 
 def _stem(kind: str, cin: int, width: int, dims: int, vector: bool, bias: bool) -> nn.Module:
@@ -202,7 +244,9 @@ class SolverNet(nn.Module):
         conv_bias: bool = False,
         drop_rate: float = 0.0,
     ) -> None:
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
+        _check_size(arguments)
         self.scheme = get_scheme(scheme)
         family = self.scheme.capabilities
         spec = get_field(field)
@@ -332,6 +376,22 @@ class SolverNet(nn.Module):
             raise ValueError(
                 f"SolverNet expects {self.in_channels} input channels, got {x.shape[1]} "
                 f"(input shape {tuple(x.shape)})"
+            )
+        if any(size < 1 for size in x.shape[2:]):
+            raise ValueError(
+                f"SolverNet expects a spatial size of at least 1 in every dimension, got input "
+                f"shape {tuple(x.shape)}"
+            )
+        expected = self.fc.weight.dtype
+        if not x.is_floating_point():
+            raise TypeError(
+                f"SolverNet takes a floating input ({expected}), got {x.dtype}: normalise raw "
+                "images first (e.g. Dataset.prepare, or x.float() / 255)"
+            )
+        if x.dtype != expected and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(
+                f"SolverNet's parameters are {expected} but the input is {x.dtype}: convert the "
+                f"input (x.to({expected})) or the model (model.to({x.dtype}))"
             )
 
     # ------------------------------------------------------------------ timm interface

@@ -109,7 +109,19 @@ class Dataset:
         return {"in_channels": self.in_channels, "num_classes": self.num_classes, "dims": self.dims}
 
     def prepare(self, x: Tensor, augment: Tensor | None = None) -> Tensor:
-        """Normalize a raw batch; apply the augmentation with parameters ``augment`` if given."""
+        """Normalize a raw batch ``(batch, channels, *spatial)`` with the dataset's per-channel
+        statistics; apply the augmentation with parameters ``augment`` if given."""
+        if not isinstance(x, Tensor):
+            raise TypeError(
+                f"Dataset.prepare takes a tensor batch, got {type(x).__name__}; convert it with "
+                "torch.as_tensor"
+            )
+        if x.ndim != self.dims + 2 or x.shape[1] != len(self.mean):
+            layout = "(batch, channels, length)" if self.dims == 1 else "(batch, channels, H, W)"
+            raise ValueError(
+                f"dataset {self.name!r} normalises batches {layout} with {len(self.mean)} "
+                f"channel(s), got shape {tuple(x.shape)}"
+            )
         mean, std = _channel_stats(self.mean, self.std, self.dims, x.device)
         x = (x.float() * self.scale - mean) / std
         if augment is not None and self.augment is not None:
