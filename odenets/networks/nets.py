@@ -382,7 +382,7 @@ class SolverNet(nn.Module):
                 f"SolverNet expects a spatial size of at least 1 in every dimension, got input "
                 f"shape {tuple(x.shape)}"
             )
-        expected = self.fc.weight.dtype
+        expected = self.stem[0].weight.dtype
         if not x.is_floating_point():
             raise TypeError(
                 f"SolverNet takes a floating input ({expected}), got {x.dtype}: normalise raw "
