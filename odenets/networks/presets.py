@@ -10,10 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 from .._validate import unknown_name
+from .fractal import FractalNet
 from .nets import SolverNet
-from .noise import StochasticDepth
+from .noise import ShakeShake, StochasticDepth
 
-__all__ = ["create_model", "list_models", "model_info", "register_model", "unregister_model"]
+__all__ = [
+    "create_model",
+    "list_models",
+    "model_info",
+    "reference_record",
+    "register_model",
+    "unregister_model",
+]
 
 _MODELS: dict[str, Callable[..., SolverNet]] = {}
 
@@ -121,26 +129,6 @@ _define(
 
 # Stochastic blocks as Euler–Maruyama steps (Lu et al. 2018, §3); see docs/stochastic.md.
 _define(
-    "shake_shake26_2x32d",
-    "Shake-Shake-26 2x32d: two-branch EM blocks, widths 32/64/128 (Gastaldi 2017; 2.9M).",
-    scheme="euler_maruyama",
-    depth=26,
-    widths=(32, 64, 128),
-    field="shake",
-    shortcut="conv",
-    noise="shake_shake",
-)
-_define(
-    "shake_shake26_2x96d",
-    "Shake-Shake-26 2x96d: two-branch EM blocks, widths 96/192/384 (Gastaldi 2017; 26.2M).",
-    scheme="euler_maruyama",
-    depth=26,
-    widths=(96, 192, 384),
-    field="shake",
-    shortcut="conv",
-    noise="shake_shake",
-)
-_define(
     "stochastic_depth_resnet110",
     "ResNet-110 with stochastic depth, linear survival to p_L = 0.5 (Huang et al. 2016).",
     scheme="euler_maruyama",
@@ -181,25 +169,205 @@ _define(
     tie="none",
     options={"solver": "series", "order": 2},
 )
-_define(
-    "revnet38",
-    "RevNet-38: coupled Euler, 3 units of [F, G] per stage, widths 32/64/112 (0.47M).",
-    scheme="coupled_euler",
-    depth=38,
-    widths=(32, 64, 112),
+
+
+# =============================================================================================
+# Shake-shake, RevNet, Hamiltonian networks and FractalNet: the published networks (issue 10).
+# Each preset is the reference code's network, layer for layer; `_REFERENCES` records, per
+# preset, the paper, the code it reproduces, the parameter count there, and whether the block
+# is exactly the scheme step or a named variant (the content of the per-preset metadata).
+# =============================================================================================
+
+_REFERENCES: dict[str, dict[str, Any]] = {}
+
+#: BatchNorm of the TensorFlow reference code (RevNet, Hamiltonian nets): eps 1e-3, decay 0.99.
+_TF_NORM = {"eps": 1e-3, "momentum": 0.01}
+
+
+def _reference(name: str, **record: Any) -> None:
+    _REFERENCES[name] = record
+
+
+def reference_record(name: str) -> dict[str, Any]:
+    """What a shake-shake / RevNet / Hamiltonian / FractalNet preset reproduces: ``paper``,
+    ``code``, ``params`` (the count of the reference code's layers), ``paper_params``,
+    ``cifar10_error`` (as reported, with its source), ``scheme``, ``exact`` (True: the block
+    is exactly the scheme step of the reference network; False: a named variant), ``differs``
+    and ``format`` (the weight layout :mod:`odenets.networks.reference_other` reads)."""
+    _lookup(name)
+    if name not in _REFERENCES:
+        raise ValueError(f"preset {name!r} has no reference record in this section")
+    return dict(_REFERENCES[name])
+
+
+_GASTALDI = "Gastaldi 2017, Shake-Shake regularization (arXiv 1705.07485)"
+_HYSTS = (
+    "hysts/pytorch_shake_shake@0a40ddd (PyTorch); author's Torch code xgastaldi/shake-shake@e799d87"
 )
-_define(
-    "revnet110",
-    "RevNet-110: coupled Euler, 9 units of [F, G] per stage, widths 32/64/128 (1.73M).",
-    scheme="coupled_euler",
-    depth=110,
-    widths=(32, 64, 128),
-)
-_define(
-    "revnet164",
-    "RevNet-164: coupled Euler, bottleneck [F, G], widths 128/256/512 (1.67M).",
-    scheme="coupled_euler",
-    depth=164,
-    widths=(128, 256, 512),
-    field="bottleneck",
-)
+for _w, _params, _err in ((32, 2_923_162, "3.55"), (96, 26_192_922, "2.86")):
+    _name = f"shake_shake26_2x{_w}d"
+    _define(
+        _name,
+        f"Shake-Shake-26 2x{_w}d (Gastaldi 2017): Shake-Shake-Image blocks as Euler–Maruyama "
+        f"steps, 16-channel stem, widths {_w}/{2 * _w}/{4 * _w}, two-path shortcuts.",
+        scheme="euler_maruyama",
+        depth=26,
+        widths=(_w, 2 * _w, 4 * _w),
+        field="shake",
+        shortcut="two_path",
+        noise=ShakeShake(independent_backward=True),
+        stem="conv_bn",
+        stem_width=16,
+        head="relu",
+    )
+    _reference(
+        _name,
+        paper=_GASTALDI,
+        code=_HYSTS,
+        params=_params,
+        paper_params=f"{_params / 1e6:.1f}M (as quoted in issue 10; paper table not read here)",
+        cifar10_error=f"{_err}% (S-S-I; 'in paper' column of the hysts README, not checked "
+        "against the paper)",
+        scheme="euler_maruyama + ShakeShake(independent_backward=True)",
+        exact=True,
+        differs="none: same layers, counts and training semantics as hysts (alpha per sample "
+        "forward, independent beta per sample backward, 0.5 in evaluation); the shortcut's "
+        "shifted path reads pixel (i+1, j+1) as hysts, the author's Torch code (i-1, j-1)",
+        format="hysts",
+    )
+
+_GOMEZ = "Gomez, Ren, Urtasun, Grosse, NeurIPS 2017 (arXiv 1707.04585)"
+_REN = "renmengye/revnet-public@5486f61 (TensorFlow)"
+for _depth, _widths, _field, _shortcut, _params in (
+    (38, (32, 64, 112), "preact_tf", "pool_pad", 464_890),
+    (110, (32, 64, 128), "preact_tf", "pool_pad", 1_729_194),
+    (164, (128, 256, 512), "preact_bottleneck_tf", "project", 1_748_778),
+):
+    _name = f"revnet{_depth}"
+    _define(
+        _name,
+        f"RevNet-{_depth} (Gomez et al. 2017): coupled Euler units of pre-activation "
+        + ("bottlenecks" if _depth == 164 else "basic fields")
+        + f", widths {'/'.join(map(str, _widths))}, the memory-saving backward.",
+        scheme="coupled_euler",
+        depth=_depth,
+        widths=_widths,
+        field=_field,
+        shortcut=_shortcut,
+        stem_width=32,
+        preact_first=False,
+        norm=_TF_NORM,
+    )
+    _reference(
+        _name,
+        paper=_GOMEZ,
+        code=_REN,
+        params=_params,
+        paper_params="0.46M / 1.73M / 1.75M for RevNet-38/110/164 (as quoted in issue 10; "
+        "paper table not read here)",
+        cifar10_error="not verified here (paper table not reachable)",
+        scheme="coupled_euler",
+        exact=True,
+        differs="none: same layers and counts as the TensorFlow code (pre-activation F, G; the "
+        "first unit's F without BN-ReLU; "
+        + (
+            "1x1 projection shortcuts, stride on the first 1x1"
+            if _depth == 164
+            else "2x2 average pool + symmetric zero channels; TensorFlow SAME padding"
+        )
+        + "; BN eps 1e-3)",
+        format="revnet_tf",
+    )
+
+_CHANG = "Chang, Meng, Haber, Ruthotto, Begert, Holtham, AAAI 2018 (arXiv 1709.03698)"
+_CHANG_CODE = "changebo/revnet-public@689054c (branch ham1122, TensorFlow)"
+_HAMILTONIAN = {
+    38: ((32, 64, 112), 191_050),
+    74: ((32, 64, 112), 432_010),
+    110: ((32, 64, 128), 811_914),
+    218: ((32, 64, 128), 1_690_890),
+}
+for _depth, (_widths, _params) in _HAMILTONIAN.items():
+    for _scheme, _prefix in (
+        ("coupled_euler", "hamiltonian_resnet"),
+        ("verlet", "hamiltonian_verlet_"),
+    ):
+        _name = f"{_prefix}{_depth}"
+        _exact = _scheme == "coupled_euler"
+        _define(
+            _name,
+            f"Hamiltonian-{_depth} (Chang et al. 2018): "
+            + (
+                "Y + h K1^T s(K1 Z), Z - h K2^T s(K2 Y+) per block (the authors' update)"
+                if _exact
+                else "Störmer–Verlet variant: half kick of Y, full kick of Z, half kick of Y"
+            )
+            + f", widths {'/'.join(map(str, _widths))}, pooling transitions.",
+            scheme=_scheme,
+            depth=_depth,
+            widths=_widths,
+            field="hamiltonian",
+            shortcut="pool_pad",
+            transition="after",
+            preact_first=False,
+            norm=_TF_NORM,
+        )
+        _reference(
+            _name,
+            paper=_CHANG,
+            code=_CHANG_CODE,
+            params=_params,
+            paper_params="not verified (paper table not reachable); the count here is the one "
+            "of the authors' code's layers (docs/reversible.md)",
+            cifar10_error="not verified here (paper table not reachable)",
+            scheme=_scheme,
+            exact=_exact,
+            differs=(
+                "none: same layers and counts as the authors' code (h = 1 as its config; the "
+                "first block's F without BN1; no learned downsampling: the first block of a "
+                "stage runs at the old width, then 2x2 average pool + symmetric zero channels)"
+                if _exact
+                else "named variant: each block is a Störmer–Verlet step (Y half step with F, "
+                "Z full step with -G at the midpoint, Y half step with F), 3 field "
+                "evaluations instead of 2, same layers and parameters; not the authors' network"
+            ),
+            format="hamiltonian_tf",
+        )
+
+
+def _define_network(cls: Callable[..., Any], name: str, doc: str, **recipe: Any) -> None:
+    def build(**overrides: Any) -> Any:
+        return cls(**{**recipe, **overrides})
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    register_model(build)
+
+
+_LARSSON = "Larsson, Maire, Shakhnarovich, ICLR 2017 (arXiv 1605.07648)"
+for _columns, _params in ((3, 33_714_314), (4, 76_084_554)):
+    _name = f"fractalnet{5 * 2 ** (_columns - 1)}"
+    _define_network(
+        FractalNet,
+        _name,
+        f"FractalNet-{5 * 2 ** (_columns - 1)} (Larsson et al. 2017): {_columns} columns, 5 "
+        "blocks of widths 64-128-256-512-512, mean joins, local + global drop-path (not a "
+        "scheme step: no identity path).",
+        columns=_columns,
+    )
+    _reference(
+        _name,
+        paper=_LARSSON,
+        code="gustavla/fractalnet@7d07da6 (Caffe generation script and FractalJoin layer)",
+        params=_params,
+        paper_params="not verified (paper table not reachable)",
+        cifar10_error="not verified here (paper table not reachable)",
+        scheme=None,
+        exact=True,
+        differs="layers as the authors' Caffe generation script (conv3x3 with bias, dropout "
+        "0/0.1/0.2/0.3/0.4 per block, BatchNorm without scale, ReLU; max-pool before each "
+        "block's last join; local drop-path 15% per join and mini-batch); global drop-path, "
+        "absent from the public code, follows the paper's description (one column for the "
+        "whole network, half of the mini-batches); the script's default is 3 columns",
+        format="fractalnet_caffe",
+    )
