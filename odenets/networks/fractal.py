@@ -265,9 +265,7 @@ class FractalNet(nn.Module):
             )
         dropout = tuple(_probability("dropout rate", p) for p in dropout)
         if drop_path is not None and not isinstance(drop_path, DropPath):
-            raise TypeError(
-                f"drop_path must be a DropPath or None, got {type(drop_path).__name__}"
-            )
+            raise TypeError(f"drop_path must be a DropPath or None, got {type(drop_path).__name__}")
         check_int("columns", columns, 1)
         self.dims, self.widths, self.columns = dims, widths, columns
         self.dropout, self.drop_path = dropout, drop_path
