@@ -231,8 +231,9 @@ class FractalNet(nn.Module):
         widths: channels of each block (64-128-256-512-512 on CIFAR: five blocks take 32x32 to
             1x1, where the average pool is the identity).
         columns: columns ``C`` per block (3: 20 layers, 4: 40 layers with five blocks).
-        dropout: dropout rate of the units of each block (one per block, or one for all):
-            Larsson et al. use 0, 0.1, 0.2, 0.3, 0.4 in the runs with dropout.
+        dropout: dropout rate of the units of each block (one per block, or one for all);
+            default ``0.1 * b`` for block ``b = 0, 1, ...``: 0, 0.1, 0.2, 0.3, 0.4 on CIFAR, as
+            in Larsson et al.'s runs with dropout and the authors' generation script.
         drop_path: a :class:`DropPath` (local 15%, global for half of the mini-batches by
             default) or ``None`` for none.
         dims: 2 for images (Conv2d), 1 for sequences (Conv1d).
@@ -245,7 +246,7 @@ class FractalNet(nn.Module):
         widths: Sequence[int] = (64, 128, 256, 512, 512),
         columns: int = 4,
         *,
-        dropout: float | Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4),
+        dropout: float | Sequence[float] | None = None,
         drop_path: DropPath | None = DropPath(),
         dims: int = 2,
     ) -> None:
@@ -257,6 +258,8 @@ class FractalNet(nn.Module):
         if isinstance(widths, str) or not isinstance(widths, Sequence) or not widths:
             raise TypeError(f"widths must be a non-empty sequence of ints, got {widths!r}")
         widths = tuple(check_int("widths entry", w, 1) for w in widths)
+        if dropout is None:
+            dropout = tuple(round(0.1 * b, 10) for b in range(len(widths)))
         if isinstance(dropout, int | float):
             dropout = (dropout,) * len(widths)
         if not isinstance(dropout, Sequence) or len(dropout) != len(widths):
@@ -305,7 +308,7 @@ class FractalNet(nn.Module):
         drawn)."""
         self.check_input(x)
         plan = self.plan() if plan is None else plan
-        generator = self.noise_source.generator if self.training else None
+        generator = self.noise_source.generator if self.training or plan else None
         for block in self.blocks:
             x = block(x, plan, generator)
         return x.flatten(2).mean(-1)
