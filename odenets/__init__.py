@@ -11,6 +11,7 @@ from . import unfold  # deep unfolding: odenets.unfold.RidgeRegression, ...
 from .networks.blocks import SchemeBlock, StochasticBlock, Transition
 from .networks.contraction import lipschitz_estimate, spectral_normalize
 from .networks.fields import FIELDS, get_field, list_fields, register_field
+from .networks.model_info import ModelInfo
 from .networks.nets import SolverNet, count_field_calls, count_parameters, valid_depths
 from .networks.noise import GaussianNoise, NoiseModel, NoiseSource, ShakeShake, StochasticDepth
 from .networks.presets import create_model, list_models, model_info, register_model
@@ -37,6 +38,7 @@ __all__ = [
     "Family",
     "GaussianNoise",
     "GradientField",
+    "ModelInfo",
     "MultistepCoefficients",
     "NoiseModel",
     "NoiseSource",

@@ -1,45 +1,80 @@
-"""Named presets: ``@register_model`` recipes, ``create_model`` and ``list_models``.
+"""Named presets: ``@register_model`` recipes with their :class:`ModelInfo` records,
+``create_model`` (timm's signature) and ``list_models``.
 
-A preset is a three-line recipe over :class:`~odenets.SolverNet`; keyword overrides pass
-straight through (an unknown keyword is a ``TypeError`` naming it).
+A preset is a recipe over :class:`~odenets.SolverNet`; keyword overrides pass straight through
+(an unknown keyword is a ``TypeError`` naming it). Every preset carries a
+:class:`~odenets.networks.model_info.ModelInfo` (paper, reference code, parameter count,
+reported error, the scheme it is and how exactly): :func:`model_info` returns it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from torch import nn
 
 from .._validate import unknown_name
 from .fractal import FractalNet
+from .model_info import BLOCK_KINDS, ModelInfo
 from .nets import SolverNet
 from .noise import ShakeShake, StochasticDepth
 
 __all__ = [
+    "BLOCK_KINDS",
+    "ModelInfo",
     "create_model",
     "list_models",
     "model_info",
-    "reference_record",
     "register_model",
     "unregister_model",
 ]
 
-_MODELS: dict[str, Callable[..., SolverNet]] = {}
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+_INFO: dict[str, ModelInfo] = {}
 
 
-def register_model(fn: Callable[..., SolverNet]) -> Callable[..., SolverNet]:
-    """Register ``fn`` under its ``__name__``; a duplicate name is a ``ValueError``."""
+def _doc_line(fn: Callable) -> str:
+    lines = (getattr(fn, "__doc__", None) or "").strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def register_model(
+    fn: Callable[..., nn.Module] | None = None, *, info: ModelInfo | None = None
+) -> Any:
+    """Register ``fn`` under its ``__name__`` with its record ``info``; a duplicate name is a
+    ``ValueError``. Use as ``@register_model``, ``@register_model(info=ModelInfo(...))`` or
+    ``register_model(fn, info=...)``.
+
+    Without ``info`` the record holds the first docstring line as its description and says
+    that no reference parameter count is recorded.
+    """
+    if fn is None:
+        return lambda f: register_model(f, info=info)
     if not callable(fn):
         raise TypeError(f"register_model expects a function, got {type(fn).__name__}")
     name = fn.__name__
     if name in _MODELS:
         raise ValueError(f"model {name!r} is already registered")
+    if info is None:
+        info = ModelInfo(
+            name,
+            _doc_line(fn) or name,
+            params_note="not recorded: the preset was registered without a ModelInfo",
+        )
+    if not isinstance(info, ModelInfo):
+        raise TypeError(f"info must be a ModelInfo, got {type(info).__name__}")
+    if info.name != name:
+        raise ValueError(f"ModelInfo name {info.name!r} differs from the preset name {name!r}")
     _MODELS[name] = fn
+    _INFO[name] = info
     return fn
 
 
-def unregister_model(name: str) -> Callable[..., SolverNet]:
-    """Remove the preset ``name`` and return its function."""
+def unregister_model(name: str) -> Callable[..., nn.Module]:
+    """Remove the preset ``name`` (and its record) and return its function."""
     _lookup(name)
+    del _INFO[name]
     return _MODELS.pop(name)
 
 
@@ -48,7 +83,7 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def _lookup(name: str) -> Callable[..., SolverNet]:
+def _lookup(name: str) -> Callable[..., nn.Module]:
     if not isinstance(name, str):
         raise TypeError(f"model name must be a str, got {type(name).__name__}")
     try:
@@ -57,14 +92,16 @@ def _lookup(name: str) -> Callable[..., SolverNet]:
         raise unknown_name("model", name, _MODELS) from None
 
 
-def create_model(name: str, **overrides: Any) -> SolverNet:
+def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build the preset ``name`` with keyword ``overrides`` (e.g. ``num_classes=100``)."""
     return _lookup(name)(**overrides)
 
 
-def model_info(name: str) -> str:
-    """The first line of the preset's docstring."""
-    return (_lookup(name).__doc__ or "").strip().splitlines()[0]
+def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` record of the preset ``name`` (``.description`` is the one line
+    ``odenets list`` prints)."""
+    _lookup(name)
+    return _INFO[name]
 
 
 def _preset(**recipe: Any) -> Callable[..., SolverNet]:
@@ -74,11 +111,18 @@ def _preset(**recipe: Any) -> Callable[..., SolverNet]:
     return build
 
 
-def _define(name: str, doc: str, **recipe: Any) -> None:
+def _define(
+    name: str, doc: str, *, info: ModelInfo | Mapping[str, Any] | None = None, **recipe: Any
+) -> None:
+    """Register the preset ``name``: ``SolverNet(**recipe)``, described by ``doc`` (one line)
+    and the record ``info`` (a :class:`ModelInfo`, or a dict of its fields other than
+    ``name`` and ``description``)."""
     fn = _preset(**recipe)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
-    register_model(fn)
+    if isinstance(info, Mapping):
+        info = ModelInfo(name, doc, **info)
+    register_model(fn, info=info)
 
 
 _RESNET_PARAMS = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M", 110: "1.7M"}
@@ -173,41 +217,21 @@ _define(
 
 # =============================================================================================
 # Shake-shake, RevNet, Hamiltonian networks and FractalNet: the published networks (issue 10).
-# Each preset is the reference code's network, layer for layer; `_REFERENCES` records, per
-# preset, the paper, the code it reproduces, the parameter count there, and whether the block
-# is exactly the scheme step or a named variant (the content of the per-preset metadata).
+# Each preset is the reference code's network, layer for layer, with its ModelInfo record;
+# odenets.networks.reference_other loads the reference code's weights (docs/models.md).
 # =============================================================================================
-
-_REFERENCES: dict[str, dict[str, Any]] = {}
 
 #: BatchNorm of the TensorFlow reference code (RevNet, Hamiltonian nets): eps 1e-3, decay 0.99.
 _TF_NORM = {"eps": 1e-3, "momentum": 0.01}
-
-
-def _reference(name: str, **record: Any) -> None:
-    _REFERENCES[name] = record
-
-
-def reference_record(name: str) -> dict[str, Any]:
-    """What a shake-shake / RevNet / Hamiltonian / FractalNet preset reproduces: ``paper``,
-    ``code``, ``params`` (the count of the reference code's layers), ``paper_params``,
-    ``cifar10_error`` (as reported, with its source), ``scheme``, ``exact`` (True: the block
-    is exactly the scheme step of the reference network; False: a named variant), ``differs``
-    and ``format`` (the weight layout :mod:`odenets.networks.reference_other` reads)."""
-    _lookup(name)
-    if name not in _REFERENCES:
-        raise ValueError(f"preset {name!r} has no reference record in this section")
-    return dict(_REFERENCES[name])
-
+_UNREAD = "not verified here: the paper's results table could not be read"
 
 _GASTALDI = "Gastaldi 2017, Shake-Shake regularization (arXiv 1705.07485)"
 _HYSTS = (
-    "hysts/pytorch_shake_shake@0a40ddd (PyTorch); author's Torch code xgastaldi/shake-shake@e799d87"
+    "https://github.com/hysts/pytorch_shake_shake/tree/0a40ddd8e3526e9f1cd5510fbf55d684512b17c4"
 )
-for _w, _params, _err in ((32, 2_923_162, "3.55"), (96, 26_192_922, "2.86")):
-    _name = f"shake_shake26_2x{_w}d"
+for _w, _params, _err in ((32, 2_923_162, 3.55), (96, 26_192_922, 2.86)):
     _define(
-        _name,
+        f"shake_shake26_2x{_w}d",
         f"Shake-Shake-26 2x{_w}d (Gastaldi 2017): Shake-Shake-Image blocks as Euler–Maruyama "
         f"steps, 16-channel stem, widths {_w}/{2 * _w}/{4 * _w}, two-path shortcuts.",
         scheme="euler_maruyama",
@@ -219,33 +243,30 @@ for _w, _params, _err in ((32, 2_923_162, "3.55"), (96, 26_192_922, "2.86")):
         stem="conv_bn",
         stem_width=16,
         head="relu",
-    )
-    _reference(
-        _name,
-        paper=_GASTALDI,
-        code=_HYSTS,
-        params=_params,
-        paper_params=f"{_params / 1e6:.1f}M (as quoted in issue 10; paper table not read here)",
-        cifar10_error=f"{_err}% (S-S-I; 'in paper' column of the hysts README, not checked "
-        "against the paper)",
-        scheme="euler_maruyama + ShakeShake(independent_backward=True)",
-        exact=True,
-        differs="none: same layers, counts and training semantics as hysts (alpha per sample "
-        "forward, independent beta per sample backward, 0.5 in evaluation); the shortcut's "
-        "shifted path reads pixel (i+1, j+1) as hysts, the author's Torch code (i-1, j-1)",
-        format="hysts",
+        info={
+            "paper": _GASTALDI,
+            "code": _HYSTS,
+            "params": _params,
+            "params_note": "the layers of hysts/pytorch_shake_shake's Network (depth 26, "
+            f"base_channels {_w}); the author's Torch code (xgastaldi/shake-shake) has the same",
+            "cifar10_error": _err,
+            "error_source": "Shake-Shake-Image, as the 'in paper' column of the "
+            "hysts/pytorch_shake_shake README quotes Gastaldi 2017 (average of 3 / 5 runs); "
+            "the paper's table itself not read here",
+            "scheme": "euler_maruyama",
+            "block": "exact",
+        },
     )
 
 _GOMEZ = "Gomez, Ren, Urtasun, Grosse, NeurIPS 2017 (arXiv 1707.04585)"
-_REN = "renmengye/revnet-public@5486f61 (TensorFlow)"
+_REN = "https://github.com/renmengye/revnet-public/tree/5486f6147bb1b61577e8be5db74461b07256bd3d"
 for _depth, _widths, _field, _shortcut, _params in (
     (38, (32, 64, 112), "preact_tf", "pool_pad", 464_890),
     (110, (32, 64, 128), "preact_tf", "pool_pad", 1_729_194),
     (164, (128, 256, 512), "preact_bottleneck_tf", "project", 1_748_778),
 ):
-    _name = f"revnet{_depth}"
     _define(
-        _name,
+        f"revnet{_depth}",
         f"RevNet-{_depth} (Gomez et al. 2017): coupled Euler units of pre-activation "
         + ("bottlenecks" if _depth == 164 else "basic fields")
         + f", widths {'/'.join(map(str, _widths))}, the memory-saving backward.",
@@ -257,30 +278,22 @@ for _depth, _widths, _field, _shortcut, _params in (
         stem_width=32,
         preact_first=False,
         norm=_TF_NORM,
-    )
-    _reference(
-        _name,
-        paper=_GOMEZ,
-        code=_REN,
-        params=_params,
-        paper_params="0.46M / 1.73M / 1.75M for RevNet-38/110/164 (as quoted in issue 10; "
-        "paper table not read here)",
-        cifar10_error="not verified here (paper table not reachable)",
-        scheme="coupled_euler",
-        exact=True,
-        differs="none: same layers and counts as the TensorFlow code (pre-activation F, G; the "
-        "first unit's F without BN-ReLU; "
-        + (
-            "1x1 projection shortcuts, stride on the first 1x1"
-            if _depth == 164
-            else "2x2 average pool + symmetric zero channels; TensorFlow SAME padding"
-        )
-        + "; BN eps 1e-3)",
-        format="revnet_tf",
+        info={
+            "paper": _GOMEZ,
+            "code": _REN,
+            "params": _params,
+            "params_note": f"the layers of the TensorFlow code's revnet-{_depth} config "
+            "(the paper's table rounds to 0.46M / 1.73M / 1.75M)",
+            "error_source": _UNREAD,
+            "scheme": "coupled_euler",
+            "block": "exact",
+        },
     )
 
 _CHANG = "Chang, Meng, Haber, Ruthotto, Begert, Holtham, AAAI 2018 (arXiv 1709.03698)"
-_CHANG_CODE = "changebo/revnet-public@689054c (branch ham1122, TensorFlow)"
+_CHANG_CODE = (
+    "https://github.com/changebo/revnet-public/tree/689054c977558ab904f4883a4191c05f2b5b3fff"
+)
 _HAMILTONIAN = {
     38: ((32, 64, 112), 191_050),
     74: ((32, 64, 112), 432_010),
@@ -288,86 +301,74 @@ _HAMILTONIAN = {
     218: ((32, 64, 128), 1_690_890),
 }
 for _depth, (_widths, _params) in _HAMILTONIAN.items():
-    for _scheme, _prefix in (
-        ("coupled_euler", "hamiltonian_resnet"),
-        ("verlet", "hamiltonian_verlet_"),
-    ):
-        _name = f"{_prefix}{_depth}"
-        _exact = _scheme == "coupled_euler"
-        _define(
-            _name,
-            f"Hamiltonian-{_depth} (Chang et al. 2018): "
-            + (
-                "Y + h K1^T s(K1 Z), Z - h K2^T s(K2 Y+) per block (the authors' update)"
-                if _exact
-                else "Störmer–Verlet variant: half kick of Y, full kick of Z, half kick of Y"
-            )
-            + f", widths {'/'.join(map(str, _widths))}, pooling transitions.",
-            scheme=_scheme,
-            depth=_depth,
-            widths=_widths,
-            field="hamiltonian",
-            shortcut="pool_pad",
-            transition="after",
-            preact_first=False,
-            norm=_TF_NORM,
-        )
-        _reference(
-            _name,
-            paper=_CHANG,
-            code=_CHANG_CODE,
-            params=_params,
-            paper_params="not verified (paper table not reachable); the count here is the one "
-            "of the authors' code's layers (docs/reversible.md)",
-            cifar10_error="not verified here (paper table not reachable)",
-            scheme=_scheme,
-            exact=_exact,
-            differs=(
-                "none: same layers and counts as the authors' code (h = 1 as its config; the "
-                "first block's F without BN1; no learned downsampling: the first block of a "
-                "stage runs at the old width, then 2x2 average pool + symmetric zero channels)"
-                if _exact
-                else "named variant: each block is a Störmer–Verlet step (Y half step with F, "
-                "Z full step with -G at the midpoint, Y half step with F), 3 field "
-                "evaluations instead of 2, same layers and parameters; not the authors' network"
-            ),
-            format="hamiltonian_tf",
-        )
+    _recipe = {
+        "depth": _depth,
+        "widths": _widths,
+        "field": "hamiltonian",
+        "shortcut": "pool_pad",
+        "transition": "after",
+        "preact_first": False,
+        "norm": _TF_NORM,
+    }
+    _info = {
+        "paper": _CHANG,
+        "code": _CHANG_CODE,
+        "params": _params,
+        "params_note": f"the layers of the authors' hamiltonian-{_depth} config (branch "
+        "ham1122); the paper's table not read here",
+        "error_source": _UNREAD,
+        "block": "exact",
+    }
+    _define(
+        f"hamiltonian_resnet{_depth}",
+        f"Hamiltonian-{_depth} (Chang et al. 2018): Y + h K1^T s(K1 Z), Z - h K2^T s(K2 Y) "
+        f"per block (coupled Euler), widths {'/'.join(map(str, _widths))}, pooling transitions.",
+        scheme="coupled_euler",
+        info={**_info, "scheme": "coupled_euler"},
+        **_recipe,
+    )
+    _define(
+        f"hamiltonian_verlet_{_depth}",
+        f"Hamiltonian-{_depth} as Störmer–Verlet steps (a variant of hamiltonian_resnet"
+        f"{_depth}: Y half step, Z step, Y half step; 3 field calls per block, same weights).",
+        scheme="verlet",
+        info={**_info, "scheme": "verlet", "variant_of": f"hamiltonian_resnet{_depth}"},
+        **_recipe,
+    )
 
 
-def _define_network(cls: Callable[..., Any], name: str, doc: str, **recipe: Any) -> None:
-    def build(**overrides: Any) -> Any:
+def _define_network(
+    cls: Callable[..., nn.Module], name: str, doc: str, info: Mapping[str, Any], **recipe: Any
+) -> None:
+    """Register ``cls(**recipe)`` (a network other than SolverNet) as the preset ``name``."""
+
+    def build(**overrides: Any) -> nn.Module:
         return cls(**{**recipe, **overrides})
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = doc
-    register_model(build)
+    register_model(build, info=ModelInfo(name, doc, **info))
 
 
 _LARSSON = "Larsson, Maire, Shakhnarovich, ICLR 2017 (arXiv 1605.07648)"
+_LARSSON_CODE = (
+    "https://github.com/gustavla/fractalnet/tree/7d07da608401638b281407c031eb3e05e08196df"
+)
 for _columns, _params in ((3, 33_714_314), (4, 76_084_554)):
     _name = f"fractalnet{5 * 2 ** (_columns - 1)}"
     _define_network(
         FractalNet,
         _name,
         f"FractalNet-{5 * 2 ** (_columns - 1)} (Larsson et al. 2017): {_columns} columns, 5 "
-        "blocks of widths 64-128-256-512-512, mean joins, local + global drop-path (not a "
-        "scheme step: no identity path).",
+        "blocks 64-128-256-512-512, mean joins, drop-path; not a scheme step (no identity path).",
+        info={
+            "paper": _LARSSON,
+            "code": _LARSSON_CODE,
+            "params": _params,
+            "params_note": "the layers the authors' Caffe generation script writes for "
+            f"{_columns} columns (conv3x3 with bias, BatchNorm without scale); the paper's "
+            "table not read here",
+            "error_source": _UNREAD,
+        },
         columns=_columns,
-    )
-    _reference(
-        _name,
-        paper=_LARSSON,
-        code="gustavla/fractalnet@7d07da6 (Caffe generation script and FractalJoin layer)",
-        params=_params,
-        paper_params="not verified (paper table not reachable)",
-        cifar10_error="not verified here (paper table not reachable)",
-        scheme=None,
-        exact=True,
-        differs="layers as the authors' Caffe generation script (conv3x3 with bias, dropout "
-        "0/0.1/0.2/0.3/0.4 per block, BatchNorm without scale, ReLU; max-pool before each "
-        "block's last join; local drop-path 15% per join and mini-batch); global drop-path, "
-        "absent from the public code, follows the paper's description (one column for the "
-        "whole network, half of the mini-batches); the script's default is 3 columns",
-        format="fractalnet_caffe",
     )

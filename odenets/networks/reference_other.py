@@ -1,7 +1,7 @@
 """Load the weights of the reference implementations into the shake-shake, RevNet,
 Hamiltonian and FractalNet presets.
 
-Each preset records the layout of its reference code (``reference_record(name)["format"]``):
+Each preset reads the layout of its reference code (:func:`reference_format`):
 
 * ``"hysts"`` — a PyTorch ``state_dict`` of hysts/pytorch_shake_shake's ``Network``
   (``conv``, ``bn``, ``stage{s}.block{b}.residual_path{1,2}.{conv,bn}{1,2}``,
@@ -36,11 +36,16 @@ from torch import Tensor, nn
 from .._validate import unknown_name
 from .fields import HamiltonianField
 from .fractal import FractalNet
-from .presets import create_model, reference_record
+from .presets import create_model, list_models
 from .shortcuts import HalvesShortcut, TwoPathShortcut
 from .stages import StepThenShortcut
 
-__all__ = ["FORMATS", "load_reference_state_dict", "reference_to_state_dict"]
+__all__ = [
+    "FORMATS",
+    "load_reference_state_dict",
+    "reference_format",
+    "reference_to_state_dict",
+]
 
 #: A mapping rule: our state_dict key -> (reference key, transform of the reference value).
 _Rule = tuple[str, str, Callable[[Any], Tensor]]
@@ -272,6 +277,23 @@ def reference_to_state_dict(
     return out
 
 
+#: Preset name prefixes and the layout of their reference code.
+_PRESET_FORMATS = {
+    "shake_shake26_": "hysts",
+    "revnet": "revnet_tf",
+    "hamiltonian_": "hamiltonian_tf",
+    "fractalnet": "fractalnet_caffe",
+}
+
+
+def reference_format(preset: str) -> str:
+    """The layout of ``preset``'s reference weights (a key of :data:`FORMATS`)."""
+    known = [m for m in list_models() if any(m.startswith(p) for p in _PRESET_FORMATS)]
+    if preset not in known:
+        raise unknown_name("preset with a reference layout here", preset, known)
+    return next(f for p, f in _PRESET_FORMATS.items() if preset.startswith(p))
+
+
 def load_reference_state_dict(
     preset: str,
     reference: Mapping[str, Any],
@@ -283,7 +305,7 @@ def load_reference_state_dict(
     and load the weights of its reference implementation (``reference``: see the module
     docstring for the layout each preset reads). Returns the model; its logits then equal the
     reference's in evaluation mode (tested in float64 to 1e-8)."""
-    fmt = reference_record(preset)["format"]
+    fmt = reference_format(preset)
     model = create_model(preset, **overrides)
     if dtype is not None:
         model = model.to(dtype)

@@ -118,7 +118,7 @@ def _run_list(args) -> int:
         rows.append((s.name, s.family, order, str(s.stages), s.architecture))
     print(text_table(rows))
     print()
-    rows = [("model", "description")] + [(m, model_info(m)) for m in list_models()]
+    rows = [("model", "description")] + [(m, model_info(m).description) for m in list_models()]
     print(text_table(rows))
     return 0
 
