@@ -207,3 +207,40 @@ def test_depth_rule_and_errors():
         on.create_model("hamiltonian_resnet74", transition="before")
     with pytest.raises(ValueError, match="pool-and-pad shortcut"):
         on.create_model("hamiltonian_resnet74", widths=(32, 64, 110))
+
+
+def test_zero_start_keeps_a_gradient_and_the_presets_start_like_the_authors():
+    """zero_init_last: F = 0 with K = 0 and BN2's shift 1 — the gradient still reaches K
+    (zeroing BN2's scale and shift instead would stop it: ReLU'(0) = 0). The presets keep the
+    authors' initialisation (BN scale 1, shift 0, random K), so F != 0 at the start."""
+    f = on.FIELDS["hamiltonian"](4, slot=1)
+    f.zero_init_last()
+    x = torch.randn(2, 4, 5, 5)
+    out = f(x)
+    assert out.abs().max() == 0
+    (out * torch.randn_like(out)).sum().backward()
+    assert f.conv.weight.grad.abs().max() > 0
+    net = on.create_model("hamiltonian_resnet38")
+    field = net.blocks[1].fields[0]
+    assert torch.equal(field.bn2.weight, torch.ones_like(field.bn2.weight))
+    assert field.conv.weight.abs().max() > 0
+    plain = on.SolverNet(
+        "coupled_euler", depth=14, field="hamiltonian", transition="after", shortcut="pool_pad"
+    )
+    assert plain.blocks[0].fields[1].conv.weight.abs().max() == 0  # the library's zero start
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"norm": {"eps": -1.0}}, ValueError, "norm eps must be > 0"),
+        ({"norm": {"decay": 0.9}}, TypeError, "unexpected option"),
+        ({"norm": {"momentum": 2.0}}, ValueError, "momentum must be in"),
+        ({"zero_init": "no"}, TypeError, "zero_init must be a bool"),
+        ({"preact_first": 0}, TypeError, "preact_first must be a bool"),
+        ({"field": "basic", "shortcut": "pad"}, ValueError, "drop_input_norm"),
+    ],
+)
+def test_knob_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        on.create_model("hamiltonian_resnet38", **kwargs)

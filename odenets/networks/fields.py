@@ -214,8 +214,14 @@ class HamiltonianField(ResidualField):
         }[dims]
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn2.weight)
-        nn.init.zeros_(self.bn2.bias)
+        """Start at ``F = 0`` with a live gradient: ``K = 0`` and BN2's shift 1 (BN2 then
+        outputs 1, ReLU passes it, ``K^T`` of it is 0, and the gradient reaches ``K`` through
+        ``K^T``). Zeroing BN2's scale and shift instead would stop every gradient
+        (``ReLU'(0) = 0``): the field would stay 0 for ever. Since ``K`` and ``K^T`` share one
+        kernel there is no zero start as good as a random ``K``: the Hamiltonian presets keep
+        the authors' initialisation (``SolverNet(zero_init=False)``; docs/reversible.md)."""
+        nn.init.zeros_(self.conv.weight)
+        nn.init.ones_(self.bn2.bias)
 
     def drop_input_norm(self) -> None:
         """Skip ``BN1``: ``F(z) = ± K^T σ(BN2(K z))`` (the first block of Chang et al.'s

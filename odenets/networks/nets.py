@@ -193,6 +193,10 @@ class SolverNet(nn.Module):
             in the RevNet and Hamiltonian reference code (``no_activation`` there).
         norm: BatchNorm settings for every normalisation layer (:data:`NORM_OPTIONS`:
             ``eps``, ``momentum``; default PyTorch's 1e-5 and 0.1).
+        zero_init: start every field at ``F = 0`` (``zero_init_last``: each step starts as
+            the identity); False keeps Kaiming convolutions and BatchNorm scale 1, shift 0,
+            as the reference code of the Hamiltonian networks (whose field cannot start at
+            zero as well as from a random kernel: docs/reversible.md).
     """
 
     def __init__(
@@ -220,6 +224,7 @@ class SolverNet(nn.Module):
         transition: str = "step",
         preact_first: bool = True,
         norm: Mapping[str, float] | None = None,
+        zero_init: bool = True,
     ) -> None:
         super().__init__()
         self.scheme = get_scheme(scheme)
@@ -254,8 +259,9 @@ class SolverNet(nn.Module):
         check_choice("stem", stem, STEMS)
         check_choice("head", head, HEADS)
         check_choice("transition", transition, TRANSITIONS)
-        if not isinstance(preact_first, bool):
-            raise TypeError(f"preact_first must be a bool, got {preact_first!r}")
+        for key, flag in (("preact_first", preact_first), ("zero_init", zero_init)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{key} must be a bool, got {flag!r}")
         norm = _check_norm(norm)
         if project is not None:
             check_choice("project", project, PROJECTIONS)
@@ -299,13 +305,13 @@ class SolverNet(nn.Module):
             if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
                 for key, value in norm.items():
                     setattr(m, key, value)
-        self._init_weights()
+        self._init_weights(zero_init)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, zero_init: bool = True) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv1d | nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        for m in self.modules():
+        for m in self.modules() if zero_init else ():
             zero = getattr(m, "zero_init_last", None)
             if callable(zero):
                 zero()

@@ -309,6 +309,8 @@ for _depth, (_widths, _params) in _HAMILTONIAN.items():
         "transition": "after",
         "preact_first": False,
         "norm": _TF_NORM,
+        # the authors' initialisation: a zero start of K^T s(K z) trains far worse
+        "zero_init": False,
     }
     _info = {
         "paper": _CHANG,
