@@ -6,6 +6,9 @@ Everything the builder varies is read from the scheme's family capabilities:
 * the transition takes one step of ``family.transition`` (``None``: the scheme itself) from
   the projected input, so a multistep stage continues from its Euler history, a coupled
   (RevNet) stage starts with a coupled downsampling unit, an SDE stage with a noisy one;
+  with ``transition="after"`` it is instead one step of the scheme at the incoming width,
+  then the shortcut (:class:`StepThenShortcut`: Chang et al.'s networks, no learned
+  downsampling), after which the step state restarts;
 * partitioned families split the channels: every slot gets a half-width field, a unit counts
   one field per slot towards the depth, and shortcuts project each half;
 * a family whose fresh start is an Euler step (``euler_start``) keeps the coefficients of
@@ -75,7 +78,8 @@ class StepThenShortcut(nn.Module):
 
 
 class SchemeStage(nn.Module):
-    """An optional :class:`~odenets.Transition` followed by scheme blocks at one resolution.
+    """An optional transition (a :class:`~odenets.Transition`, or a
+    :class:`StepThenShortcut`) followed by scheme blocks at one resolution.
 
     Step state (multistep history, momentum velocity) is threaded from block to block and
     restarts here: after a transition it is whatever the transition's step returned (the Euler
@@ -89,7 +93,7 @@ class SchemeStage(nn.Module):
     def __init__(
         self,
         blocks: Sequence[SchemeBlock],
-        transition: SchemeBlock | None = None,
+        transition: SchemeBlock | StepThenShortcut | None = None,
         *,
         reversible_backward: bool = False,
     ):
