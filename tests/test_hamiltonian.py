@@ -244,3 +244,23 @@ def test_zero_start_keeps_a_gradient_and_the_presets_start_like_the_authors():
 def test_knob_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         on.create_model("hamiltonian_resnet38", **kwargs)
+
+
+def test_after_transitions_serve_every_family():
+    """transition='after': y = P(Phi_h(x)), the step at the old width; a multistep stage then
+    starts fresh (its first block is an Euler step, with no learned k)."""
+    torch.manual_seed(0)
+    net = on.SolverNet(
+        "euler", depth=14, widths=(4, 8, 8), transition="after", shortcut="pool_pad"
+    ).eval()
+    unit = net.stages[1].transition
+    for p in unit.block.fields[0].parameters():
+        nn.init.normal_(p)
+    x = torch.randn(2, 4, 6, 6)
+    y = x + unit.block.fields[0](x)
+    want = F.pad(F.avg_pool2d(y, 2, 2), (0, 0, 0, 0, 2, 2))
+    torch.testing.assert_close(unit(x), want)
+    assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+    lm = on.SolverNet("lm", depth=20, widths=(4, 8, 8), transition="after", shortcut="pool_pad")
+    for stage in lm.stages[1:]:
+        assert "k" not in stage.blocks[0].coefficients and "k" in stage.blocks[1].coefficients

@@ -202,3 +202,24 @@ def test_mapping_errors_name_the_problem():
         load_reference_state_dict("shake_shake26_2x32d", state, **SMALL)
     with pytest.raises(ValueError, match="wrong shapes"):
         load_reference_state_dict("shake_shake26_2x32d", ref.state_dict(), depth=14)
+
+
+def test_two_path_shortcut_shifts_even_at_stride_one():
+    from odenets.networks.shortcuts import TwoPathShortcut, make_shortcut
+
+    sc = make_shortcut("two_path", 2, 4, 1, 2).eval()
+    assert isinstance(sc, TwoPathShortcut) and sum(p.numel() for p in sc.parameters()) == 16
+    with torch.no_grad():
+        sc.conv_a.weight.zero_()
+        sc.conv_b.weight.fill_(1.0)
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(1, 2, 1, 1)
+    out = (sc(x) - sc.bn.bias.view(1, -1, 1, 1)) * (sc.bn.running_var + sc.bn.eps).sqrt().view(
+        1, -1, 1, 1
+    )
+    shifted = torch.zeros(4, 4)
+    shifted[:-1, :-1] = torch.arange(16.0).view(4, 4)[1:, 1:]
+    torch.testing.assert_close(out[0, 2], 2 * shifted)  # path b reads pixel (i+1, j+1)
+    with pytest.raises(ValueError, match="must be even"):
+        make_shortcut("two_path", 2, 5, 2, 2)
+    with pytest.raises(ValueError, match="feature maps"):
+        make_shortcut("two_path", 2, 4, 1, 0)
