@@ -205,8 +205,6 @@ def test_depth_rule_and_errors():
         on.create_model("hamiltonian_resnet74", depth=40)
     with pytest.raises(ValueError, match="unknown transition 'before'"):
         on.create_model("hamiltonian_resnet74", transition="before")
-    with pytest.raises(ValueError, match="pool-and-pad shortcut"):
-        on.create_model("hamiltonian_resnet74", widths=(32, 64, 110))
 
 
 def test_zero_start_keeps_a_gradient_and_the_presets_start_like_the_authors():
@@ -225,7 +223,7 @@ def test_zero_start_keeps_a_gradient_and_the_presets_start_like_the_authors():
     assert torch.equal(field.bn2.weight, torch.ones_like(field.bn2.weight))
     assert field.conv.weight.abs().max() > 0
     plain = on.SolverNet(
-        "coupled_euler", depth=14, field="hamiltonian", transition="after", shortcut="pool_pad"
+        "coupled_euler", depth=14, field="hamiltonian", transition="after", shortcut="avgpool_pad"
     )
     assert plain.blocks[0].fields[1].conv.weight.abs().max() == 0  # the library's zero start
 
@@ -251,7 +249,7 @@ def test_after_transitions_serve_every_family():
     starts fresh (its first block is an Euler step, with no learned k)."""
     torch.manual_seed(0)
     net = on.SolverNet(
-        "euler", depth=14, widths=(4, 8, 8), transition="after", shortcut="pool_pad"
+        "euler", depth=14, widths=(4, 8, 8), transition="after", shortcut="avgpool_pad"
     ).eval()
     unit = net.stages[1].transition
     for p in unit.block.fields[0].parameters():
@@ -261,6 +259,6 @@ def test_after_transitions_serve_every_family():
     want = F.pad(F.avg_pool2d(y, 2, 2), (0, 0, 0, 0, 2, 2))
     torch.testing.assert_close(unit(x), want)
     assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
-    lm = on.SolverNet("lm", depth=20, widths=(4, 8, 8), transition="after", shortcut="pool_pad")
+    lm = on.SolverNet("lm", depth=20, widths=(4, 8, 8), transition="after", shortcut="avgpool_pad")
     for stage in lm.stages[1:]:
         assert "k" not in stage.blocks[0].coefficients and "k" in stage.blocks[1].coefficients

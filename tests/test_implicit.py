@@ -216,7 +216,8 @@ def test_anderson_needs_fewer_iterations():
 
 
 def test_polynet20_preset():
-    polynet, resnet = on.create_model("polynet20"), on.create_model("resnet20")
+    # the same count as the Euler net of its layout (resnet20's blocks plus a head BN)
+    polynet, resnet = on.create_model("polynet20"), on.SolverNet("euler", depth=20)
     assert on.count_parameters(polynet) == on.count_parameters(resnet)
     x = torch.randn(1, 3, 8, 8)
     # 7 blocks x 2 powers of F + 2 transitions

@@ -1,28 +1,36 @@
-"""Every preset builds, runs forward/backward, and matches published parameter counts."""
+"""Every preset builds, runs forward/backward, has its record (reference parameter count
+exactly), and speaks timm's model API."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+from torch import nn
 
 import odenets as on
 import odenets.networks
 import odenets.numerics
+from odenets.networks.catalog import MARK_END, MARK_START, models_table_markdown
+from odenets.networks.model_registry import Preset
 
-# He et al. 2016, Table 6 (CIFAR-10 ResNets)
-PUBLISHED = {
-    "resnet20": 0.27e6,
-    "resnet32": 0.46e6,
-    "resnet44": 0.66e6,
-    "resnet56": 0.85e6,
-    "resnet110": 1.7e6,
-}
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The ResNet lineage: every record complete (paper, scheme, block, a count or its reason).
+LINEAGE = (
+    on.list_models("resnet*")
+    + on.list_models("preact_resnet*")
+    + on.list_models("lm_resnet*")
+    + on.list_models("momentum_resnet*")
+    + ["stochastic_depth_resnet110", "polynet20", "mpolynet20"]
+)
 
 
 @pytest.mark.parametrize("name", on.list_models())
 def test_preset_forward_backward(name):
     model = on.create_model(name)
-    x = torch.randn(2, model.in_channels, *(16,) * model.dims)
+    x = torch.randn(2, model.in_channels, *(8,) * model.dims)
     # Training mode: noisy presets sample (stochastic depth may skip whole blocks, whose
     # parameters then get no gradient in this step), so only finiteness is required here.
     out = model(x)
@@ -36,19 +44,190 @@ def test_preset_forward_backward(name):
     assert not missing, f"parameters without gradient: {missing[:5]}"
 
 
-@pytest.mark.parametrize(("name", "published"), sorted(PUBLISHED.items()))
-def test_resnet_parameter_counts(name, published):
-    assert on.count_parameters(on.create_model(name)) == pytest.approx(published, rel=0.03)
+@pytest.mark.parametrize("name", on.list_models())
+def test_every_preset_has_a_record_and_its_reference_count(name):
+    info = on.model_info(name)
+    assert isinstance(info, on.ModelInfo) and info.name == name
+    assert info.description and "\n" not in info.description
+    model = on.create_model(name)
+    assert model.model_info is info and model.pretrained_cfg["name"] == name
+    if info.params is not None:
+        assert on.count_parameters(model) == info.params
+    else:
+        assert info.params_note  # why there is no reference count
+    if info.scheme is not None:
+        assert model.scheme.name == info.scheme
 
 
-@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
-def test_lm_adds_one_scalar_per_lm_step(depth):
-    resnet, lm = on.create_model(f"resnet{depth}"), on.create_model(f"lm_resnet{depth}")
-    n = (depth - 2) // 6
-    assert len(lm.blocks) == 3 * n - 2  # the two transitions are not scheme steps
-    learned = [b for b in lm.blocks if "k" in b.coefficients]
-    assert len(learned) == len(lm.blocks) - 1  # the first step starts without history (Euler)
-    assert on.count_parameters(lm) - on.count_parameters(resnet) == len(learned)
+@pytest.mark.parametrize("name", LINEAGE)
+def test_lineage_records_are_complete(name):
+    info = on.model_info(name)
+    assert info.paper and info.scheme in on.list_schemes()
+    assert info.block in on.networks.model_info.BLOCK_KINDS
+    assert info.params is not None or "no reference" in info.params_note
+    assert info.cifar10_error is not None or info.error_source  # the error, or why none
+    if info.variant_of is not None:
+        assert info.variant_of in on.list_models()
+
+
+def test_models_page_is_current():
+    text = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    table = text.split(MARK_START, 1)[1].split(MARK_END, 1)[0].strip()
+    assert table == models_table_markdown(), (
+        "run `python -m odenets.networks.catalog` to regenerate docs/models.md"
+    )
+
+
+def test_record_is_validated():
+    with pytest.raises(ValueError, match="params_note must say why"):
+        on.ModelInfo("x", "a net", params=None, params_note="")
+    with pytest.raises(ValueError, match="needs error_source"):
+        on.ModelInfo("x", "a net", params=10, cifar10_error=5.0)
+    with pytest.raises(ValueError, match="must name its projection"):
+        on.ModelInfo("x", "a net", params=10, block="projected")
+    with pytest.raises(ValueError, match="unknown ModelInfo 'x' block 'exactly'"):
+        on.ModelInfo("x", "a net", params=10, block="exactly")
+
+
+# ------------------------------------------------------------------ timm's model API
+
+
+@pytest.mark.parametrize("name", on.list_models())
+def test_timm_model_interface(name):
+    model = on.create_model(name, num_classes=7).eval()
+    x = torch.randn(2, 3, 8, 8)
+    features = model.forward_features(x)
+    assert features.shape[:2] == (2, model.num_features) and features.ndim == 4
+    pooled = model.forward_head(features, pre_logits=True)
+    assert pooled.shape == (2, model.num_features)
+    logits = model.forward_head(features)
+    torch.testing.assert_close(logits, model(x))
+    assert model.num_classes == 7 and logits.shape == (2, 7)
+    assert isinstance(model.get_classifier(), nn.Linear)
+    model.reset_classifier(3)
+    assert model(x).shape == (2, 3) and model.num_classes == 3
+    model.reset_classifier(0)
+    torch.testing.assert_close(model(x), pooled)
+
+
+def test_forward_features_is_after_the_final_norm():
+    """timm's convention: the unpooled map after the final BN-ReLU of a pre-activation net,
+    the last block's output (already rectified) of a post-activation one."""
+    x = torch.randn(2, 3, 8, 8)
+    pre = on.create_model("preact_resnet20").eval()
+    raw = pre.stages(pre.stem(x))
+    torch.testing.assert_close(pre.forward_features(x), torch.relu(pre.head_norm(raw)))
+    post = on.create_model("resnet20").eval()
+    torch.testing.assert_close(post.forward_features(x), post.stages(post.stem(x)))
+    assert post.forward_features(x).min() >= 0
+
+
+def test_list_models_patterns():
+    resnets = ["resnet110", "resnet20", "resnet32", "resnet44", "resnet56"]
+    assert on.list_models("resnet*") == resnets
+    assert on.list_models(["lm_*_sd"]) == ["lm_resnet110_sd", "lm_resnet56_sd"]
+    assert "lm_resnet56_sd" not in on.list_models("lm_*", exclude="*_sd")
+    assert on.list_models("nothing*") == []
+    with pytest.raises(TypeError, match="pattern must be a str"):
+        on.list_models(3)
+
+
+def test_create_model_timm_keywords():
+    model = on.create_model("resnet20", num_classes=4, in_chans=1, drop_rate=0.5)
+    assert model.in_channels == 1 and model.num_classes == 4 and model.drop_rate == 0.5
+    x = torch.randn(8, 1, 8, 8)
+    model.eval()
+    torch.testing.assert_close(model(x), model(x))  # dropout only in training
+    model.train()
+    features = model.forward_head(model.forward_features(x), pre_logits=True)
+    assert (features == 0).any()  # the dropout before the classifier
+    with pytest.raises(TypeError, match="in_chans .* or in_channels, not both"):
+        on.create_model("resnet20", in_chans=1, in_channels=1)
+    with pytest.raises(ValueError, match="drop_rate is a dropout probability"):
+        on.create_model("resnet20", drop_rate=1.5)
+
+
+def test_drop_path_rate_sets_stochastic_depth_where_the_preset_has_it():
+    model = on.create_model("lm_resnet56_sd", drop_path_rate=0.3)
+    survival = [b.noise.survival for s in model.stages for b in s.blocks]
+    assert min(survival) == pytest.approx(0.7)  # the last block: 1 - drop_path_rate
+    assert on.create_model("stochastic_depth_resnet110", drop_path_rate=0.1).blocks[-1].noise
+    assert on.create_model("resnet20", drop_path_rate=0.0)  # 0: nothing to set, accepted
+    with pytest.raises(ValueError, match="has no stochastic depth for drop_path_rate=0.2"):
+        on.create_model("resnet20", drop_path_rate=0.2)
+    with pytest.raises(ValueError, match=r"death rate of the last block, in \[0, 1\)"):
+        on.create_model("lm_resnet56_sd", drop_path_rate=1.0)
+
+
+def test_pretrained_true_is_refused_and_a_path_loads(tmp_path):
+    with pytest.raises(ValueError, match="no pretrained weights are published for 'resnet20'"):
+        on.create_model("resnet20", pretrained=True)
+    source = on.create_model("lm_resnet20")
+    for m in source.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight)
+    plain, wrapped = tmp_path / "sd.pt", tmp_path / "ckpt.pt"
+    torch.save(source.state_dict(), plain)
+    torch.save({"format": "odenets-checkpoint-1", "model": source.state_dict()}, wrapped)
+    x = torch.randn(2, 3, 8, 8)
+    for path in (plain, wrapped, str(plain)):
+        loaded = on.create_model("lm_resnet20", pretrained=path)
+        torch.testing.assert_close(loaded.eval()(x), source.eval()(x))
+
+
+def test_pretrained_that_does_not_fit_names_the_keys(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save(on.create_model("resnet20").state_dict(), path)
+    with pytest.raises(ValueError, match=r"does not fit lm_resnet20: .*missing keys: .*head_norm"):
+        on.create_model("lm_resnet20", pretrained=path)
+    with pytest.raises(ValueError, match="mis-shaped keys: fc.bias"):
+        on.create_model("resnet20", pretrained=path, num_classes=5)
+    with pytest.raises(ValueError, match="not found"):
+        on.create_model("resnet20", pretrained=tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
+        on.create_model("resnet20", pretrained=tmp_path / "junk.pt")
+
+
+def test_register_model_takes_a_record_and_defaults_one():
+    info = on.ModelInfo("tiny_test_net", "a tiny net", params_note="a test preset")
+
+    @on.register_model(info=info)
+    def tiny_test_net(**kw):
+        """A tiny net."""
+        return on.SolverNet("euler", depth=8, **kw)
+
+    def tiny_plain_net(**kw):
+        """A plain one."""
+        return on.SolverNet("euler", depth=8, **kw)
+
+    on.register_model(tiny_plain_net)
+    try:
+        assert on.model_info("tiny_test_net") is info
+        assert on.model_info("tiny_plain_net").description == "A plain one."
+        with pytest.raises(ValueError, match="takes no drop_path_rate"):
+            on.create_model("tiny_plain_net", drop_path_rate=0.1)
+        with pytest.raises(ValueError, match="differs from the preset name"):
+            on.register_model(Preset("other_net", "another net", {}), info=info)
+        with pytest.raises(ValueError, match="needs an identifier __name__"):
+            on.register_model(lambda: None)
+    finally:
+        on.networks.presets.unregister_model("tiny_test_net")
+        on.networks.presets.unregister_model("tiny_plain_net")
+
+
+# ------------------------------------------------------------------ network building
+
+
+def test_lm_adds_one_scalar_per_lm_step():
+    for depth in (20, 110):
+        lm = on.create_model(f"lm_resnet{depth}")
+        euler = on.create_model(f"lm_resnet{depth}", scheme="euler", options=None)
+        n = (depth - 2) // 6
+        assert len(lm.blocks) == 3 * n - 2  # the two transitions are not scheme steps
+        learned = [b for b in lm.blocks if "k" in b.coefficients]
+        assert len(learned) == len(lm.blocks) - 1  # the first step has no history (Euler)
+        assert on.count_parameters(lm) - on.count_parameters(euler) == len(learned)
 
 
 def test_tie_options_change_parameters_not_outputs_shape():
@@ -76,6 +255,7 @@ def test_conv1d_and_mlp_networks():
     assert net1d(torch.randn(3, 2, 40)).shape == (3, 5)
     mlp = on.SolverNet("lm", depth=14, in_channels=64, field="mlp", num_classes=10)
     assert mlp(torch.randn(3, 64)).shape == (3, 10)
+    assert mlp.forward_features(torch.randn(3, 64)).shape == (3, mlp.num_features)
     bottleneck = on.SolverNet("euler", depth=29, field="bottleneck", widths=(16, 32, 64))
     assert bottleneck(torch.randn(2, 3, 8, 8)).shape == (2, 10)
 
@@ -95,6 +275,17 @@ def test_fresh_fields_are_zero(field, stride):
     out = f(x)
     assert out.shape[:2] == (3, cout)
     assert out.abs().max() == 0
+
+
+def test_conv_bias_reaches_the_stem_and_every_field():
+    plain, biased = on.SolverNet("euler", depth=8), on.SolverNet("euler", depth=8, conv_bias=True)
+    convs = [m for m in biased.modules() if isinstance(m, nn.Conv2d)]
+    assert all(c.bias is not None for c in convs)
+    assert on.count_parameters(biased) - on.count_parameters(plain) == sum(
+        c.out_channels for c in convs
+    )
+    with pytest.raises(ValueError, match="conv_bias=True needs a field"):
+        on.SolverNet("euler", depth=8, field="hamiltonian", conv_bias=True)
 
 
 def test_state_dict_round_trip():
@@ -136,3 +327,8 @@ def test_every_scheme_builds_a_trainable_network(name, tie):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     out = net.eval()(x)
     assert out.shape == (4, 10) and torch.isfinite(out).all()
+
+
+def test_presets_are_recipes():
+    fn = on.networks.model_registry._MODELS["resnet20"]
+    assert isinstance(fn, Preset) and fn.recipe["project"] == "relu"

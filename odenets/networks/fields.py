@@ -45,10 +45,14 @@ __all__ = [
 ]
 
 
-def conv_layer(dims: int, cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Module:
-    """A bias-free ``kernel``-wide convolution (Conv1d for ``dims=1``, Conv2d for ``dims=2``)."""
+def conv_layer(
+    dims: int, cin: int, cout: int, kernel: int = 3, stride: int = 1, bias: bool = False
+) -> nn.Module:
+    """A ``kernel``-wide convolution (Conv1d for ``dims=1``, Conv2d for ``dims=2``), "same"
+    padding, bias-free unless ``bias`` (every convolution here is followed by a BN, which
+    cancels a bias; Huang et al.'s Torch code keeps them)."""
     conv = {1: nn.Conv1d, 2: nn.Conv2d}[dims]
-    return conv(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
+    return conv(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=bias)
 
 
 def norm_layer(dims: int, channels: int) -> nn.Module:
@@ -57,7 +61,10 @@ def norm_layer(dims: int, channels: int) -> nn.Module:
 
 
 class ResidualField(nn.Module):
-    """Abstract base: a learned residual function ``F(x)`` with the shared constructor."""
+    """Abstract base: a learned residual function ``F(x)`` with the shared constructor.
+
+    The convolutional fields also take ``bias`` (default False): their convolutions carry a
+    bias (``SolverNet(conv_bias=True)``)."""
 
     layers: int = 2
 
@@ -82,12 +89,12 @@ class BasicField(ResidualField):
 
     layers = 2
 
-    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2):
+    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2, bias=False):
         super().__init__(in_channels, out_channels, stride=stride, dims=dims)
         c_in, c_out = self.in_channels, self.out_channels
-        self.conv1 = conv_layer(dims, c_in, c_out, 3, stride)
+        self.conv1 = conv_layer(dims, c_in, c_out, 3, stride, bias)
         self.bn1 = norm_layer(dims, c_out)
-        self.conv2 = conv_layer(dims, c_out, c_out, 3)
+        self.conv2 = conv_layer(dims, c_out, c_out, 3, 1, bias)
         self.bn2 = norm_layer(dims, c_out)
         self.zero_init_last()
 
@@ -111,13 +118,13 @@ class PreActField(ResidualField):
 
     layers = 2
 
-    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2):
+    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2, bias=False):
         super().__init__(in_channels, out_channels, stride=stride, dims=dims)
         c_in, c_out = self.in_channels, self.out_channels
         self.bn1 = norm_layer(dims, c_in)
-        self.conv1 = conv_layer(dims, c_in, c_out, 3, stride)
+        self.conv1 = conv_layer(dims, c_in, c_out, 3, stride, bias)
         self.bn2 = norm_layer(dims, c_out)
-        self.conv2 = conv_layer(dims, c_out, c_out, 3)
+        self.conv2 = conv_layer(dims, c_out, c_out, 3, 1, bias)
         self.zero_init_last()
 
     def zero_init_last(self) -> None:
@@ -132,15 +139,15 @@ class BottleneckField(ResidualField):
 
     layers = 3
 
-    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2):
+    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2, bias=False):
         super().__init__(in_channels, out_channels, stride=stride, dims=dims)
         c_in, c_out = self.in_channels, self.out_channels
         mid = max(1, c_out // 4)
-        self.conv1 = conv_layer(dims, c_in, mid, 1)
+        self.conv1 = conv_layer(dims, c_in, mid, 1, 1, bias)
         self.bn1 = norm_layer(dims, mid)
-        self.conv2 = conv_layer(dims, mid, mid, 3, stride)
+        self.conv2 = conv_layer(dims, mid, mid, 3, stride, bias)
         self.bn2 = norm_layer(dims, mid)
-        self.conv3 = conv_layer(dims, mid, c_out, 1)
+        self.conv3 = conv_layer(dims, mid, c_out, 1, 1, bias)
         self.bn3 = norm_layer(dims, c_out)
         self.zero_init_last()
 

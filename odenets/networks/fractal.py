@@ -251,7 +251,7 @@ class FractalNet(nn.Module):
         dims: int = 2,
     ) -> None:
         super().__init__()
-        check_int("num_classes", num_classes, 1)
+        self.num_classes = check_int("num_classes", num_classes, 0)
         self.in_channels = check_int("in_channels", in_channels, 1)
         if dims not in (1, 2):
             raise ValueError(f"dims must be 1 (Conv1d) or 2 (Conv2d), got {dims!r}")
@@ -279,8 +279,9 @@ class FractalNet(nn.Module):
             FractalBlock(cin, cout, columns, dropout=p, dims=dims)
             for cin, cout, p in zip(cins, widths, dropout, strict=True)
         )
-        self.fc = nn.Linear(widths[-1], num_classes)
-        _xavier(self.fc)
+        #: channels of :meth:`forward_features` (the input of the classifier)
+        self.num_features = widths[-1]
+        self.fc = self._classifier(num_classes)
 
     def check_input(self, x: Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(batch, in_channels, *spatial)``."""
@@ -303,18 +304,52 @@ class FractalNet(nn.Module):
             return ("global", int(torch.randint(self.columns, (1,), generator=g, device=g.device)))
         return ("local", self.drop_path.local)
 
-    def features(self, x: Tensor, plan: tuple[str, Any] | None = None) -> Tensor:
-        """The pooled features before the classifier (``plan``: see :meth:`plan`; default
-        drawn)."""
+    # ------------------------------------------------------------------ timm interface
+
+    def forward_features(self, x: Tensor, plan: tuple[str, Any] | None = None) -> Tensor:
+        """The feature map after the last block, ``(batch, num_features, *spatial)``
+        (``plan``: see :meth:`plan`; default drawn in training, none in evaluation)."""
         self.check_input(x)
         plan = self.plan() if plan is None else plan
         generator = self.noise_source.generator if self.training or plan else None
         for block in self.blocks:
             x = block(x, plan, generator)
-        return x.flatten(2).mean(-1)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pooling (the identity on the 1x1 map of a 32x32 input) and the
+        classifier; ``pre_logits=True`` stops before it."""
+        x = x.flatten(2).mean(-1)
+        return x if pre_logits else self.fc(x)
+
+    def features(self, x: Tensor, plan: tuple[str, Any] | None = None) -> Tensor:
+        """The pooled features before the classifier (``plan`` as :meth:`forward_features`)."""
+        return self.forward_head(self.forward_features(x, plan), pre_logits=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.features(x))
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The classifier (a ``Linear``; ``Identity`` when ``num_classes == 0``)."""
+        return self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A fresh classifier with ``num_classes`` outputs (0: none); pooling is global
+        average (``global_pool`` ``None`` or ``"avg"``)."""
+        if global_pool not in (None, "avg"):
+            raise ValueError(f"FractalNet pools by global average only, got {global_pool!r}")
+        self.num_classes = check_int("num_classes", num_classes, 0)
+        old = self.fc.weight if isinstance(self.fc, nn.Linear) else None
+        self.fc = self._classifier(num_classes)
+        if old is not None:
+            self.fc.to(device=old.device, dtype=old.dtype)
+
+    def _classifier(self, num_classes: int) -> nn.Module:
+        if num_classes == 0:
+            return nn.Identity()
+        fc = nn.Linear(self.num_features, num_classes)
+        _xavier(fc)
+        return fc
 
     def extra_repr(self) -> str:
         return f"columns={self.columns}, depth={self.depth}, widths={self.widths}"

@@ -9,10 +9,12 @@ stage, which needs no transition, holds ``n`` steps).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validate import check_choice, check_int, check_number, check_options
@@ -28,6 +30,7 @@ __all__ = [
     "HEADS",
     "NORM_OPTIONS",
     "PROJECTIONS",
+    "PROJECT_AT",
     "STEMS",
     "TIES",
     "TRANSITIONS",
@@ -51,15 +54,18 @@ NORM_OPTIONS = {"eps": 1e-5, "momentum": 0.1}
 #: Maps applied after every step: "relu" — He et al.'s post-activation ResNet is the Euler step
 #: followed by a ReLU (a projection onto the positive cone), y = ReLU(x + F(x)).
 PROJECTIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU}
+#: Which steps the projection follows: "all" of them, or the stage "transitions" only (a
+#: Momentum ResNet: He et al.'s blocks at the transitions, un-projected momentum steps).
+PROJECT_AT = ("all", "transitions")
 
 
-def _stem(kind: str, cin: int, width: int, dims: int, vector: bool) -> nn.Module:
+def _stem(kind: str, cin: int, width: int, dims: int, vector: bool, bias: bool) -> nn.Module:
     """The layers before the first stage."""
     if vector:
-        layers = [nn.Linear(cin, width, bias=False)]
+        layers = [nn.Linear(cin, width, bias=bias)]
         norm_dims = 0
     else:
-        layers = [conv_layer(dims, cin, width)]
+        layers = [conv_layer(dims, cin, width, bias=bias)]
         norm_dims = dims
     if kind in ("conv_bn_relu", "conv_bn"):
         layers.append(norm_layer(norm_dims, width))
@@ -93,6 +99,15 @@ def _drop_first_input_norm(stages: Sequence[nn.Module]) -> None:
             f"hamiltonian), got {type(field).__name__}"
         )
     drop()
+
+
+def _takes_bias(build: Callable[..., nn.Module]) -> bool:
+    """Whether a field builder accepts the ``bias`` keyword (convolution biases)."""
+    try:
+        params = inspect.signature(build).parameters
+    except (TypeError, ValueError):
+        return False
+    return "bias" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def valid_depths(
@@ -162,8 +177,10 @@ class SolverNet(nn.Module):
         dims: 2 for images ``(N, C, H, W)`` (Conv2d), 1 for sequences ``(N, C, L)`` (Conv1d).
         h: step size multiplying every ``F`` (1 for the classical residual blocks).
         tie: weight tying, one of :data:`TIES` (see :mod:`odenets.networks.stages`).
-        shortcut: ``"pad"`` (parameter-free, He et al. option A) or ``"conv"`` (1x1
-            projection) for the transitions.
+        shortcut: the transitions' shortcut kind (:func:`odenets.networks.shortcuts.
+            list_shortcuts`): ``"pad"`` (parameter-free, He et al. option A: the new zero
+            channels on both sides), ``"pad_end"``, ``"avgpool_pad"``, ``"avgpool_pad_end"``,
+            ``"conv"`` (1x1 projection + BN), ``"preact_conv"`` (BN-ReLU-1x1 conv).
         learn: learn the scheme's coefficients (``lm``: one ``k`` per block); default: the
             scheme's choice (:attr:`~odenets.Scheme.learnable`).
         coefficients: fixed (or initial, when learned) values of the scheme's coefficients.
@@ -187,7 +204,7 @@ class SolverNet(nn.Module):
             makes the Euler network He et al.'s post-activation ResNet, ``ReLU(x + F(x))``.
         transition: one of :data:`TRANSITIONS`: ``"step"`` (a step from the projected input,
             strided fields) or ``"after"`` (a step at the old width, then the shortcut: with
-            ``shortcut="pool_pad"`` no learned downsampling, as in Chang et al. 2018).
+            ``shortcut="avgpool_pad"`` no learned downsampling, as in Chang et al. 2018).
         preact_first: False makes the first unit's start-point field skip its input
             normalisation (``drop_input_norm()``): the stem's BN-ReLU is its pre-activation, as
             in the RevNet and Hamiltonian reference code (``no_activation`` there).
@@ -197,6 +214,15 @@ class SolverNet(nn.Module):
             the identity); False keeps Kaiming convolutions and BatchNorm scale 1, shift 0,
             as the reference code of the Hamiltonian networks (whose field cannot start at
             zero as well as from a random kernel: docs/reversible.md).
+        project_at: one of :data:`PROJECT_AT`: after ``"all"`` steps, or after the stage
+            ``"transitions"`` only.
+        conv_bias: the stem's and the fields' convolutions carry a bias (Huang et al.'s Torch
+            code; a BN after each convolution cancels it, but it counts as parameters).
+        drop_rate: dropout probability before the classifier (timm's ``drop_rate``).
+
+    The timm model interface: :attr:`num_classes`, :attr:`num_features`,
+    :meth:`forward_features` (the unpooled feature map after the final norm),
+    :meth:`forward_head`, :meth:`get_classifier`, :meth:`reset_classifier`.
     """
 
     def __init__(
@@ -225,13 +251,16 @@ class SolverNet(nn.Module):
         preact_first: bool = True,
         norm: Mapping[str, float] | None = None,
         zero_init: bool = True,
+        project_at: str = "all",
+        conv_bias: bool = False,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         self.scheme = get_scheme(scheme)
         family = self.scheme.capabilities
         spec = get_field(field)
         self.field_name = spec.name
-        check_int("num_classes", num_classes, 1)
+        check_int("num_classes", num_classes, 0)
         self.in_channels = check_int("in_channels", in_channels, 1)
         if dims not in (1, 2):
             raise ValueError(f"dims must be 1 (Conv1d) or 2 (Conv2d), got {dims!r}")
@@ -265,14 +294,29 @@ class SolverNet(nn.Module):
         norm = _check_norm(norm)
         if project is not None:
             check_choice("project", project, PROJECTIONS)
+        check_choice("project_at", project_at, PROJECT_AT)
+        if not isinstance(conv_bias, bool):
+            raise TypeError(f"conv_bias must be a bool, got {conv_bias!r}")
+        if conv_bias and not _takes_bias(spec.build):
+            raise ValueError(
+                f"conv_bias=True needs a field whose convolutions can carry a bias (the "
+                f"builder takes bias=...: basic, preact, bottleneck, shake); field "
+                f"{spec.name!r} does not"
+            )
+        self.drop_rate = check_number("drop_rate", drop_rate)
+        if not 0.0 <= self.drop_rate < 1.0:
+            raise ValueError(f"drop_rate is a dropout probability in [0, 1), got {drop_rate!r}")
         self.stem_width = (
             widths[0] if stem_width is None else check_int("stem_width", stem_width, 1)
         )
-        self.stem = _stem(stem, in_channels, self.stem_width, dims, self.vector)
-        self.head_kind, self.project = head, project
+        self.stem = _stem(stem, in_channels, self.stem_width, dims, self.vector, conv_bias)
+        self.head_kind, self.project, self.project_at = head, project, project_at
+        self.conv_bias = conv_bias
 
         def make_field(cin: int, cout: int, stride: int, slot: int | None) -> nn.Module:
             extra = {"slot": slot} if spec.slot_aware else {}
+            if conv_bias:
+                extra["bias"] = True
             return spec.build(cin, cout, stride=stride, dims=dims, **extra)
 
         self.noise_source = None if noise is None else NoiseSource()
@@ -295,12 +339,16 @@ class SolverNet(nn.Module):
             in_width=self.stem_width,
             project=None if project is None else PROJECTIONS[project],
             transition=transition,
+            project_steps=project_at == "all",
         )
         if not preact_first:
             _drop_first_input_norm(stages)
         self.stages = nn.Sequential(*stages)
         self.head_norm = norm_layer(spatial, widths[-1]) if head == "bn_relu" else None
-        self.fc = nn.Linear(widths[-1], num_classes)
+        #: channels of :meth:`forward_features` (the input of the classifier)
+        self.num_features = widths[-1]
+        self.num_classes = num_classes
+        self.fc = self._classifier(num_classes)
         for m in self.modules():
             if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
                 for key, value in norm.items():
@@ -351,18 +399,60 @@ class SolverNet(nn.Module):
                 f"(input shape {tuple(x.shape)})"
             )
 
-    def features(self, x: Tensor) -> Tensor:
-        """The pooled features before the classifier."""
+    # ------------------------------------------------------------------ timm interface
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The unpooled feature map after the last stage and the final norm (BN-ReLU for
+        ``head="bn_relu"``): ``(batch, num_features, *spatial)`` (``(batch, num_features)``
+        for vector fields)."""
         self.check_input(x)
         x = self.stages(self.stem(x))
         if self.head_norm is not None:
             x = torch.relu(self.head_norm(x))
         elif self.head_kind == "relu":
             x = torch.relu(x)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pooling of :meth:`forward_features`' output, dropout
+        (``drop_rate``, training only) and the classifier; ``pre_logits=True`` stops before
+        the classifier."""
+        if not self.vector:
+            x = x.flatten(2).mean(-1)
+        if self.drop_rate:
+            x = F.dropout(x, self.drop_rate, self.training)
+        return x if pre_logits else self.fc(x)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The pooled features before the classifier (no dropout)."""
+        x = self.forward_features(x)
         return x if self.vector else x.flatten(2).mean(-1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.features(x))
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The classifier (a ``Linear``; ``Identity`` when ``num_classes == 0``)."""
+        return self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier by a fresh one with ``num_classes`` outputs (0: none, the
+        model returns pooled features). Pooling is always global average (``global_pool``
+        ``None`` or ``"avg"``)."""
+        if global_pool not in (None, "avg"):
+            raise ValueError(
+                f"SolverNet pools by global average only: global_pool must be None or 'avg', "
+                f"got {global_pool!r}"
+            )
+        self.num_classes = check_int("num_classes", num_classes, 0)
+        device = self.fc.weight.device if isinstance(self.fc, nn.Linear) else None
+        dtype = self.fc.weight.dtype if isinstance(self.fc, nn.Linear) else None
+        self.fc = self._classifier(num_classes).to(device=device, dtype=dtype)
+
+    def _classifier(self, num_classes: int) -> nn.Module:
+        if num_classes == 0:
+            return nn.Identity()
+        return nn.Linear(self.num_features, num_classes)
 
     def extra_repr(self) -> str:
         return (

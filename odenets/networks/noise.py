@@ -7,8 +7,9 @@ A noise model says, for the branch outputs ``F_i = h g_i`` of one block, what th
 
 - :class:`ShakeShake`: ``x + η F1 + (1 - η) F2``, ``η ~ U(0, 1)`` per sample, is EM for
   ``dX = ½ (g1 + g2) dt + sqrt(h / 12) (g1 - g2) ⊙ dB`` (Gastaldi 2017);
-- :class:`StochasticDepth`: ``x + β F``, ``β ~ Bernoulli(p)`` per sample, is EM for
-  ``dX = p g dt + sqrt(h p (1 - p)) g ⊙ dB`` (Huang et al. 2016);
+- :class:`StochasticDepth`: ``x + β F``, ``β ~ Bernoulli(p)`` per sample (or per mini-batch),
+  is EM for ``dX = p g dt + sqrt(h p (1 - p)) g ⊙ dB`` (Huang et al. 2016); with survivors
+  rescaled in training (``x + β F / p``) the drift is ``g`` itself;
 - :class:`GaussianNoise`: ``x + F + σ ΔB``, ``ΔB ~ N(0, h)`` elementwise, is EM for
   ``dX = g dt + σ dB`` (additive noise injection).
 
@@ -32,6 +33,7 @@ from ..numerics.steps.stochastic import Increment
 
 __all__ = [
     "NOISES",
+    "SD_SCHEDULES",
     "GaussianNoise",
     "NoiseModel",
     "NoiseSource",
@@ -39,6 +41,7 @@ __all__ = [
     "StochasticDepth",
     "get_noise",
     "linear_survival",
+    "linspace_survival",
 ]
 
 
@@ -51,6 +54,18 @@ def linear_survival(blocks: int, last: float) -> list[float]:
     check_int("blocks", blocks, 1)
     _check_survival(last)
     return [1.0 - (index / blocks) * (1.0 - last) for index in range(1, blocks + 1)]
+
+
+def linspace_survival(blocks: int, last: float) -> list[float]:
+    """Survival probabilities ``p_i = 1 - (i / (L - 1)) (1 - p_L)``, ``i = 0..L-1``: death rates
+    evenly spaced from 0 at the first block to ``1 - p_L`` at the last (Lu et al.'s LM-ResNet
+    code; timm's ``drop_path_rate`` schedule). With one block it is ``[last]``.
+    """
+    check_int("blocks", blocks, 1)
+    _check_survival(last)
+    if blocks == 1:
+        return [last]
+    return [1.0 - (index / (blocks - 1)) * (1.0 - last) for index in range(blocks)]
 
 
 def _check_survival(p: Any) -> float:
@@ -168,22 +183,40 @@ class ShakeShake(NoiseModel):
         )
 
 
+#: Stochastic-depth survival schedules (see :class:`StochasticDepth`).
+SD_SCHEDULES = ("linear", "linspace", "constant")
+
+
 @dataclass(frozen=True)
 class StochasticDepth(NoiseModel):
     """Stochastic depth (Huang et al. 2016) as Euler–Maruyama (Lu et al. 2018, §3.1).
 
-    Training ``x + β F`` with ``β ~ Bernoulli(p)``, evaluation ``x + p F``. SDE:
-    ``dX = p g dt + sqrt(h p (1 - p)) g dB``; the increment ``(β - p) sqrt(h / (p (1 - p)))``
-    has mean 0 and variance ``h``. ``F`` is evaluated only on the kept samples (``per="sample"``)
-    or not at all when the block is dropped (``per="batch"``), so training costs about the
-    mean survival probability of the full compute.
+    Training ``x + β c F`` with ``β ~ Bernoulli(p)``, evaluation ``x + p c F``, where the
+    branch scale ``c`` is 1 (``rescale="test"``, Huang et al.: evaluation scales by ``p``) or
+    ``1 / p`` (``rescale="train"``, "inverted" stochastic depth: the survivors are rescaled
+    in training and evaluation is ``x + F``, as in Lu et al.'s LM-ResNet code and timm's
+    DropPath). SDE: ``dX = p c g dt + c sqrt(h p (1 - p)) g dB``; the increment
+    ``(β - p) sqrt(h / (p (1 - p)))`` has mean 0 and variance ``h``.
 
     Args:
-        survival: the survival probability ``p`` in (0, 1]: of the last block for
-            ``schedule="linear"`` (``p_L``), of every block for ``schedule="constant"``.
-        schedule: ``"linear"`` (``p_l = 1 - (l / L)(1 - p_L)``, Huang et al.) or ``"constant"``.
-        per: ``"sample"`` (one gate per sample, Lu et al.) or ``"batch"`` (one gate per block
-            and mini-batch, as in Huang et al.'s implementation).
+        survival: the survival probability ``p`` in (0, 1]: of the last block for the
+            ``"linear"`` and ``"linspace"`` schedules (``p_L``), of every block for
+            ``"constant"``.
+        schedule: ``"linear"``: ``p_l = 1 - (l / L)(1 - p_L)``, ``l = 1..L`` (Huang et al.'s
+            code, ``lin_decay``); ``"linspace"``: ``p_i = 1 - (i / (L - 1))(1 - p_L)``,
+            ``i = 0..L-1`` — the first block always kept (Lu et al.'s code, death rate
+            ``i / (n - 1) (1 - p_L)``; timm's ``drop_path_rate`` schedule); ``"constant"``.
+        per: ``"sample"`` (one gate per sample, Lu et al.'s SDE reading; torchvision's
+            ``mode="row"``) or ``"batch"`` (one gate per block and mini-batch, as in Huang
+            et al.'s and Lu et al.'s code).
+        rescale: ``"test"`` or ``"train"`` (see above).
+        compute: where ``F`` is evaluated in training: ``"kept"`` — only on the rows that
+            are kept (a block dropped for the whole batch is skipped outright, as in Huang et
+            al.'s code; per sample, BatchNorm inside ``F`` then normalises over the kept
+            rows only), so training costs about the mean survival of the full compute;
+            ``"all"`` — on the whole batch, then masked (torchvision's
+            ``stochastic_depth``: BatchNorm sees every row and its running statistics are
+            updated at every step).
     """
 
     name: ClassVar[str] = "stochastic_depth"
@@ -191,27 +224,35 @@ class StochasticDepth(NoiseModel):
     survival: float = 0.5
     schedule: str = "linear"
     per: str = "sample"
+    rescale: str = "test"
+    compute: str = "kept"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "survival", _check_survival(self.survival))
-        check_choice("stochastic depth schedule", self.schedule, ("linear", "constant"))
+        check_choice("stochastic depth schedule", self.schedule, SD_SCHEDULES)
         check_choice("stochastic depth per", self.per, ("sample", "batch"))
+        check_choice("stochastic depth rescale", self.rescale, ("test", "train"))
+        check_choice("stochastic depth compute", self.compute, ("kept", "all"))
 
     def for_blocks(self, count):
         if self.schedule == "constant":
             return super().for_blocks(count)
+        schedule = linear_survival if self.schedule == "linear" else linspace_survival
         return [
-            replace(self, survival=p, schedule="constant")
-            for p in linear_survival(count, self.survival)
+            replace(self, survival=p, schedule="constant") for p in schedule(count, self.survival)
         ]
 
     def _p(self) -> float:
         if self.schedule != "constant":
             raise ValueError(
-                "a linear stochastic-depth schedule describes a stack of blocks; use "
-                "for_blocks(L) to get each block's own survival probability"
+                f"a {self.schedule!r} stochastic-depth schedule describes a stack of blocks; "
+                "use for_blocks(L) to get each block's own survival probability"
             )
         return self.survival
+
+    def _scale(self) -> float:
+        """The branch scale ``c``: ``1 / p`` when survivors are rescaled in training."""
+        return 1.0 / self._p() if self.rescale == "train" else 1.0
 
     def sample(self, like, h, generator):
         p = self._p()
@@ -223,7 +264,7 @@ class StochasticDepth(NoiseModel):
         return keep, Increment((gate - p) * math.sqrt(h / (p * (1.0 - p))))
 
     def kept_rows(self, raw):
-        if raw is None or bool(raw.all()):
+        if raw is None or self.compute == "all" or bool(raw.all()):
             return None
         if raw.numel() == 1:  # per="batch", dropped
             return raw.new_zeros(0, dtype=torch.long)
@@ -232,7 +273,7 @@ class StochasticDepth(NoiseModel):
     def branch_outputs(self, fields, x, raw, out=None):
         (field,) = fields
         keep = raw
-        if raw is None or bool(keep.all()):
+        if raw is None or self.compute == "all" or bool(keep.all()):
             return [field(x)]
         if keep.numel() == 1 or not bool(keep.any()):  # whole block dropped: skip F
             return [(x if out is None else out).new_zeros(()).expand_as(x if out is None else out)]
@@ -243,18 +284,19 @@ class StochasticDepth(NoiseModel):
 
     def drift(self, outputs, h):
         (out,) = outputs
-        factor = self._p() / h
+        factor = (1.0 if self.rescale == "train" else self._p()) / h  # p c / h
         return out if factor == 1.0 else out * factor
 
     def diffusion(self, outputs, h):
         (out,) = outputs
         p = self._p()
-        return out * (math.sqrt(h * p * (1.0 - p)) / h)
+        return out * (self._scale() * math.sqrt(h * p * (1.0 - p)) / h)
 
     def describe(self, h=1.0):
         p = self.survival
+        c = "" if self.rescale == "test" else " (survivors rescaled by 1/p in training)"
         return (
-            f"stochastic depth (p = {p:.4g}): dX = p g dt + sqrt(h p (1-p)) g dB, "
+            f"stochastic depth (p = {p:.4g}){c}: dX = p c g dt + c sqrt(h p (1-p)) g dB, "
             f"sqrt(h p (1-p)) = {math.sqrt(h * p * (1 - p)):.4g} at h = {h:g}"
         )
 

@@ -1,10 +1,10 @@
-"""Named presets: ``@register_model`` recipes with their :class:`ModelInfo` records,
-``create_model`` (timm's signature) and ``list_models``.
+"""The built-in presets: recipes over :class:`~odenets.SolverNet`, each registered with its
+:class:`~odenets.networks.model_info.ModelInfo` record (paper, reference code, parameter
+count, reported error, the scheme it is and how exactly); ``docs/models.md`` is generated from
+the records (``python -m odenets.networks.catalog``).
 
-A preset is a recipe over :class:`~odenets.SolverNet`; keyword overrides pass straight through
-(an unknown keyword is a ``TypeError`` naming it). Every preset carries a
-:class:`~odenets.networks.model_info.ModelInfo` (paper, reference code, parameter count,
-reported error, the scheme it is and how exactly): :func:`model_info` returns it.
+The registry and timm's model API (``create_model``, ``list_models``, ``model_info``,
+``register_model``) live in :mod:`odenets.networks.model_registry` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,101 +14,30 @@ from typing import Any
 
 from torch import nn
 
-from .._validate import unknown_name
+from . import reference, reference_other
 from .fractal import FractalNet
 from .model_info import BLOCK_KINDS, ModelInfo
-from .nets import SolverNet
+from .model_registry import (
+    Preset,
+    create_model,
+    list_models,
+    model_info,
+    register_model,
+    register_reference_format,
+    unregister_model,
+)
 from .noise import ShakeShake, StochasticDepth
 
 __all__ = [
     "BLOCK_KINDS",
     "ModelInfo",
+    "Preset",
     "create_model",
     "list_models",
     "model_info",
     "register_model",
     "unregister_model",
 ]
-
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
-_INFO: dict[str, ModelInfo] = {}
-
-
-def _doc_line(fn: Callable) -> str:
-    lines = (getattr(fn, "__doc__", None) or "").strip().splitlines()
-    return lines[0].strip() if lines else ""
-
-
-def register_model(
-    fn: Callable[..., nn.Module] | None = None, *, info: ModelInfo | None = None
-) -> Any:
-    """Register ``fn`` under its ``__name__`` with its record ``info``; a duplicate name is a
-    ``ValueError``. Use as ``@register_model``, ``@register_model(info=ModelInfo(...))`` or
-    ``register_model(fn, info=...)``.
-
-    Without ``info`` the record holds the first docstring line as its description and says
-    that no reference parameter count is recorded.
-    """
-    if fn is None:
-        return lambda f: register_model(f, info=info)
-    if not callable(fn):
-        raise TypeError(f"register_model expects a function, got {type(fn).__name__}")
-    name = fn.__name__
-    if name in _MODELS:
-        raise ValueError(f"model {name!r} is already registered")
-    if info is None:
-        info = ModelInfo(
-            name,
-            _doc_line(fn) or name,
-            params_note="not recorded: the preset was registered without a ModelInfo",
-        )
-    if not isinstance(info, ModelInfo):
-        raise TypeError(f"info must be a ModelInfo, got {type(info).__name__}")
-    if info.name != name:
-        raise ValueError(f"ModelInfo name {info.name!r} differs from the preset name {name!r}")
-    _MODELS[name] = fn
-    _INFO[name] = info
-    return fn
-
-
-def unregister_model(name: str) -> Callable[..., nn.Module]:
-    """Remove the preset ``name`` (and its record) and return its function."""
-    _lookup(name)
-    del _INFO[name]
-    return _MODELS.pop(name)
-
-
-def list_models() -> list[str]:
-    """Sorted names of the registered presets."""
-    return sorted(_MODELS)
-
-
-def _lookup(name: str) -> Callable[..., nn.Module]:
-    if not isinstance(name, str):
-        raise TypeError(f"model name must be a str, got {type(name).__name__}")
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise unknown_name("model", name, _MODELS) from None
-
-
-def create_model(name: str, **overrides: Any) -> nn.Module:
-    """Build the preset ``name`` with keyword ``overrides`` (e.g. ``num_classes=100``)."""
-    return _lookup(name)(**overrides)
-
-
-def model_info(name: str) -> ModelInfo:
-    """The :class:`ModelInfo` record of the preset ``name`` (``.description`` is the one line
-    ``odenets list`` prints)."""
-    _lookup(name)
-    return _INFO[name]
-
-
-def _preset(**recipe: Any) -> Callable[..., SolverNet]:
-    def build(**overrides: Any) -> SolverNet:
-        return SolverNet(**{**recipe, **overrides})
-
-    return build
 
 
 def _define(
@@ -117,36 +46,154 @@ def _define(
     """Register the preset ``name``: ``SolverNet(**recipe)``, described by ``doc`` (one line)
     and the record ``info`` (a :class:`ModelInfo`, or a dict of its fields other than
     ``name`` and ``description``)."""
-    fn = _preset(**recipe)
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
     if isinstance(info, Mapping):
         info = ModelInfo(name, doc, **info)
-    register_model(fn, info=info)
+    register_model(Preset(name, doc, recipe), info=info)
 
 
-_RESNET_PARAMS = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M", 110: "1.7M"}
-for _depth, _params in _RESNET_PARAMS.items():
+# ============================================================================================
+# The ResNet lineage: He et al.'s ResNets, the pre-activation (literal Euler) variants,
+# LM-ResNets (Lu et al.), Momentum ResNets on He's layout (Sander et al.) — each the published
+# network, with its reference code and reported error.
+# ============================================================================================
+
+_HE = (
+    "He, Zhang, Ren, Sun, Deep Residual Learning for Image Recognition, CVPR 2016 "
+    "(arXiv 1512.03385), §4.2"
+)
+_HE_PREACT = (
+    "He, Zhang, Ren, Sun, Identity Mappings in Deep Residual Networks, ECCV 2016 (arXiv 1603.05027)"
+)
+_LU = (
+    "Lu, Zhong, Li, Dong, Beyond Finite Layer Neural Networks: Bridging Deep Architectures "
+    "and Numerical Differential Equations, ICML 2018 (arXiv 1710.10121)"
+)
+_SANDER = "Sander, Ablin, Blondel, Peyré, Momentum Residual Neural Networks, ICML 2021"
+_AKAMASTER = "https://github.com/akamaster/pytorch_resnet_cifar10"
+_LM_CODE = "https://github.com/2prime/LM-ResNet"
+_RELU_AFTER = "ReLU after the addition: y = ReLU(x + F(x)), the projection onto x >= 0"
+_LM_UNUSED = 1091  # MResNet parameters outside the forward pass (see the lm_resnet records)
+
+#: He et al. 2016a, Table 6 (CIFAR-10 test error, %); the reference counts of resnet.py.
+_RESNETS = {
+    20: (269_722, 8.75, "resnet20-12fca82f.th"),
+    32: (464_154, 7.51, "resnet32-d509ac18.th"),
+    44: (658_586, 7.17, "resnet44-014dd654.th"),
+    56: (853_018, 6.97, "resnet56-4bfd9763.th"),
+    110: (1_727_962, 6.43, "resnet110-1d1ed7c2.th"),
+}
+
+
+def _lm_params(depth: int) -> int:
+    """Parameters of LM-ResNet-``depth`` that enter the forward pass of the authors' MResNet:
+    He et al.'s count (pre-activation moves the BNs, it does not add any), the two
+    BN-ReLU-conv1x1 transition shortcuts (16 -> 32: 544, 32 -> 64: 2,112) and one k per LM
+    step (3n - 3: every block but the three that open a stage)."""
+    n = (depth - 2) // 6
+    return _RESNETS[depth][0] + 544 + 2_112 + 3 * n - 3
+
+
+for _depth, (_params, _error, _weights) in _RESNETS.items():
     _define(
         f"resnet{_depth}",
-        f"ResNet-{_depth} = Euler steps (He et al. 2016; {_params} params).",
+        f"ResNet-{_depth} (He et al. 2016a, option A): Euler steps, each followed by a ReLU.",
+        info={
+            "paper": _HE,
+            "code": _AKAMASTER,
+            "params": _params,
+            "params_note": f"resnet.py of the reference code, resnet{_depth}()",
+            "cifar10_error": _error,
+            "error_source": "He et al. 2016a, Table 6"
+            + ("; best of 5 runs, mean 6.61 ± 0.16" if _depth == 110 else ""),
+            "scheme": "euler",
+            "block": "projected",
+            "projection": _RELU_AFTER,
+            "weights": f"{_AKAMASTER}/raw/master/pretrained_models/{_weights}",
+        },
         scheme="euler",
         depth=_depth,
+        shortcut="pad",
+        head="pool",
+        project="relu",
+    )
+    _define(
+        f"preact_resnet{_depth}",
+        f"Pre-activation ResNet-{_depth}: exactly x + F(x) (Euler), BN-ReLU-conv units, final "
+        "BN-ReLU (He et al. 2016b).",
+        info={
+            "paper": _HE_PREACT,
+            "code": "https://github.com/facebookarchive/fb.resnet.torch (models/preresnet.lua)",
+            "params": _params,
+            "params_note": f"the count of resnet{_depth} and of fb.resnet.torch's CIFAR "
+            f"preresnet-{_depth} (the BNs move, their number does not); that code's first unit "
+            "of each stage applies its BN-ReLU to both paths ('both_preact') and pads new "
+            "channels at the end: here every unit is x + F(x), padded on both sides",
+            "cifar10_error": 6.37 if _depth == 110 else None,
+            "error_source": "He et al. 2016b, Table 3 (ResNet-110, full pre-activation)"
+            if _depth == 110
+            else "He et al. 2016b reports pre-activation CIFAR-10 errors only for ResNet-110, "
+            "-164 and -1001",
+            "scheme": "euler",
+            "block": "exact",
+            "variant_of": f"resnet{_depth}",
+        },
+        scheme="euler",
+        depth=_depth,
+        field="preact",
+        stem="conv",
+        shortcut="pad",
+        head="bn_relu",
     )
     _define(
         f"lm_resnet{_depth}",
-        f"LM-ResNet-{_depth}: two-step LM scheme, one learned k per block (Lu et al. 2018).",
+        f"LM-ResNet-{_depth} (Lu et al. 2018, authors' code): (1-k) u_n + k u_(n-1) + F(u_n), "
+        "pre-activation, one learned k per step.",
+        info={
+            "paper": _LU,
+            "code": f"{_LM_CODE} (MResNet.py, MResNet with pretrain=False)",
+            "params": _lm_params(_depth),
+            "params_note": "the parameters of the authors' MResNet that enter its forward pass; "
+            f"the module holds {_LM_UNUSED:,} more that never do (bn1 after the stem: 32, the "
+            "bottleneck-only downsample1: 1,056, and the k of the 3 stage-opening blocks)",
+            "error_source": "not recorded: the paper's CIFAR-10 table could not be read from "
+            "the sources available to this record",
+            "scheme": "lm",
+            "block": "exact",
+        },
         scheme="lm",
         depth=_depth,
+        options={"form": "paper"},
+        field="preact",
+        stem="conv",
+        shortcut="preact_conv",
+        head="bn_relu",
     )
 
 for _depth in (20, 56, 110):
     _define(
         f"momentum_resnet{_depth}",
-        f"Momentum ResNet-{_depth}: ResNet-{_depth} whose non-downsampling blocks are momentum "
-        "steps, gamma = 0.9, velocity 0 at each stage (Sander et al. 2021).",
+        f"Momentum ResNet-{_depth}: resnet{_depth} whose non-downsampling blocks are momentum "
+        "steps v <- 0.9 v + 0.1 F(x), x <- x + v, velocity 0 per stage (Sander et al. 2021).",
+        info={
+            "paper": _SANDER,
+            "code": "https://github.com/michaelsdr/momentumnet",
+            "params_note": f"no reference network of this shape: Sander et al.'s CIFAR "
+            "Momentum ResNets are ResNet-18/34/101 (4 stages of widths 64-512, projection "
+            "shortcuts, their first block per stage ordinary; mResNet-18: 11,173,962 on "
+            f"CIFAR-10); this preset has exactly resnet{_depth}'s {_RESNETS[_depth][0]:,}",
+            "error_source": "the paper reports no network of this shape",
+            "scheme": "momentum",
+            "block": "projected",
+            "projection": "ReLU after each transition (He et al.'s downsampling blocks); the "
+            "momentum steps are not projected, as in Sander et al.'s MBasicBlock",
+            "variant_of": f"resnet{_depth}",
+        },
         scheme="momentum",
         depth=_depth,
+        shortcut="pad",
+        head="pool",
+        project="relu",
+        project_at="transitions",
     )
 
 _define(
@@ -174,32 +221,83 @@ _define(
 # Stochastic blocks as Euler–Maruyama steps (Lu et al. 2018, §3); see docs/stochastic.md.
 _define(
     "stochastic_depth_resnet110",
-    "ResNet-110 with stochastic depth, linear survival to p_L = 0.5 (Huang et al. 2016).",
+    "ResNet-110 with stochastic depth (Huang et al. 2016): one gate per block and batch, "
+    "linear survival to p_L = 0.5, test-time scaling.",
+    info={
+        "paper": "Huang, Sun, Liu, Sedra, Weinberger, Deep Networks with Stochastic Depth, ECCV "
+        "2016 (arXiv 1603.09382)",
+        "code": "https://github.com/yueatsprograms/Stochastic_Depth (main.lua, ResidualDrop.lua)",
+        "params": 1_732_010,
+        "params_note": "the Torch model of main.lua (N = 18): He et al.'s ResNet-110 with a "
+        "bias on every convolution (4,048 more, cancelled by the BNs after them), 2x2 "
+        "average-pooling + zero-padding (at the end) shortcuts",
+        "cifar10_error": 5.25,
+        "error_source": "Huang et al. 2016, Table 1 (CIFAR-10+, 110 layers; also the "
+        "reference code's README)",
+        "scheme": "euler_maruyama",
+        "block": "projected",
+        "projection": "ReLU after the addition, y = ReLU(x + b F(x)), b ~ Bernoulli(p_l) per "
+        "mini-batch; evaluation ReLU(x + p_l F(x))",
+    },
     scheme="euler_maruyama",
     depth=110,
-    # one gate per block and mini-batch, as in Huang et al.'s implementation: a dropped block
-    # is skipped outright (per="sample" gates each sample, Lu et al.'s SDE reading)
-    noise=StochasticDepth(survival=0.5, per="batch"),
+    shortcut="avgpool_pad_end",
+    head="pool",
+    project="relu",
+    conv_bias=True,
+    # one gate per block and mini-batch, as in Huang et al.'s code: a dropped block is skipped
+    noise=StochasticDepth(survival=0.5, schedule="linear", per="batch", rescale="test"),
 )
-_define(
-    "lm_resnet56_sd",
-    "Stochastic LM-ResNet-56: LM steps with stochastic depth, p_L = 0.8 (Lu et al. 2018).",
-    scheme="lm",
-    depth=56,
-    noise=StochasticDepth(survival=0.8),
-)
-_define(
-    "lm_resnet110_sd",
-    "Stochastic LM-ResNet-110: LM steps with stochastic depth, p_L = 0.5 (Lu et al. 2018).",
-    scheme="lm",
-    depth=110,
-    noise=StochasticDepth(survival=0.5),
-)
+for _depth, _last in ((56, 0.8), (110, 0.5)):
+    _define(
+        f"lm_resnet{_depth}_sd",
+        f"Stochastic LM-ResNet-{_depth} (Lu et al. 2018, authors' code): lm_resnet{_depth} "
+        f"with stochastic depth, death rate i/(n-1)(1-p_L), p_L = {_last}, survivors rescaled.",
+        info={
+            "paper": _LU,
+            "code": f"{_LM_CODE} (MResNet.py, MResNet(BasicBlockWithDeathRate, "
+            f"stochastic_depth=True, PL={_last}))",
+            "params": _lm_params(_depth),
+            "params_note": f"as lm_resnet{_depth} (the stochastic blocks have the same layers)",
+            "error_source": "not recorded: the paper's CIFAR-10 table could not be read from "
+            "the sources available to this record",
+            "scheme": "lm",
+            "block": "exact",
+        },
+        scheme="lm",
+        depth=_depth,
+        options={"form": "paper"},
+        field="preact",
+        stem="conv",
+        shortcut="preact_conv",
+        head="bn_relu",
+        # the authors' rule: one draw per block and forward, death rate i/(n-1)(1-p_L) for
+        # block i = 0..n-1, a surviving F divided by its survival in training, none at test
+        noise=StochasticDepth(survival=_last, schedule="linspace", per="batch", rescale="train"),
+    )
+
+# The authors' checkpoints load into the presets (odenets.networks.reference).
+for _depth in _RESNETS:
+    register_reference_format(f"resnet{_depth}", reference.akamaster_resnet(_depth))
+    register_reference_format(f"lm_resnet{_depth}", reference.lm_resnet(_depth))
+for _depth in (56, 110):
+    register_reference_format(f"lm_resnet{_depth}_sd", reference.lm_resnet(_depth))
 
 # Implicit and coupled schemes (see docs/implicit.md, docs/reversible.md).
+_POLYNET = {
+    "paper": "Zhang, Li, Loy, Lin, PolyNet: A Pursuit of Structural Diversity in Very Deep "
+    "Networks, CVPR 2017 (arXiv 1611.05725)",
+    "params_note": "no reference network: the paper's PolyNets are ImageNet networks built from "
+    "Inception-ResNet-v2 blocks; this preset puts its poly-2 / mpoly-2 unit into the ResNet-20 "
+    "layout",
+    "error_source": "the paper reports ImageNet results only",
+    "scheme": "backward_euler",
+    "block": "analogy",
+}
 _define(
     "polynet20",
     "PolyNet-20: backward Euler blocks as the order-2 series x + F(x) + F(F(x)) (0.27M).",
+    info=dict(_POLYNET, variant_of=None),
     scheme="backward_euler",
     depth=20,
     tie="stages",
@@ -208,6 +306,7 @@ _define(
 _define(
     "mpolynet20",
     "mpoly-20: backward Euler series with distinct F, G: x + F(x) + G(F(x)) (0.47M).",
+    info=dict(_POLYNET, variant_of=None),
     scheme="backward_euler",
     depth=20,
     tie="none",
@@ -261,8 +360,8 @@ for _w, _params, _err in ((32, 2_923_162, 3.55), (96, 26_192_922, 2.86)):
 _GOMEZ = "Gomez, Ren, Urtasun, Grosse, NeurIPS 2017 (arXiv 1707.04585)"
 _REN = "https://github.com/renmengye/revnet-public/tree/5486f6147bb1b61577e8be5db74461b07256bd3d"
 for _depth, _widths, _field, _shortcut, _params in (
-    (38, (32, 64, 112), "preact_tf", "pool_pad", 464_890),
-    (110, (32, 64, 128), "preact_tf", "pool_pad", 1_729_194),
+    (38, (32, 64, 112), "preact_tf", "avgpool_pad", 464_890),
+    (110, (32, 64, 128), "preact_tf", "avgpool_pad", 1_729_194),
     (164, (128, 256, 512), "preact_bottleneck_tf", "project", 1_748_778),
 ):
     _define(
@@ -305,7 +404,7 @@ for _depth, (_widths, _params) in _HAMILTONIAN.items():
         "depth": _depth,
         "widths": _widths,
         "field": "hamiltonian",
-        "shortcut": "pool_pad",
+        "shortcut": "avgpool_pad",
         "transition": "after",
         "preact_first": False,
         "norm": _TF_NORM,
@@ -374,3 +473,7 @@ for _columns, _params in ((3, 33_714_314), (4, 76_084_554)):
         },
         columns=_columns,
     )
+
+# The reference implementations' weights load into these presets (reference_other).
+for _name in list_models(["shake_shake26_*", "revnet*", "hamiltonian_*", "fractalnet*"]):
+    register_reference_format(_name, reference_other.converter(_name))

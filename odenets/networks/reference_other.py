@@ -1,7 +1,9 @@
 """Load the weights of the reference implementations into the shake-shake, RevNet,
 Hamiltonian and FractalNet presets.
 
-Each preset reads the layout of its reference code (:func:`reference_format`):
+Each preset reads the layout of its reference code (:func:`reference_layout`; the presets
+register :func:`converter` with :func:`~odenets.networks.model_registry.register_reference_format`,
+so ``create_model(name, pretrained=path)`` also reads these layouts from a ``torch.save`` file):
 
 * ``"hysts"`` — a PyTorch ``state_dict`` of hysts/pytorch_shake_shake's ``Network``
   (``conv``, ``bn``, ``stage{s}.block{b}.residual_path{1,2}.{conv,bn}{1,2}``,
@@ -36,14 +38,15 @@ from torch import Tensor, nn
 from .._validate import unknown_name
 from .fields import HamiltonianField
 from .fractal import FractalNet
-from .presets import create_model, list_models
+from .model_registry import create_model, list_models
 from .shortcuts import HalvesShortcut, TwoPathShortcut
 from .stages import StepThenShortcut
 
 __all__ = [
     "FORMATS",
+    "converter",
     "load_reference_state_dict",
-    "reference_format",
+    "reference_layout",
     "reference_to_state_dict",
 ]
 
@@ -286,7 +289,7 @@ _PRESET_FORMATS = {
 }
 
 
-def reference_format(preset: str) -> str:
+def reference_layout(preset: str) -> str:
     """The layout of ``preset``'s reference weights (a key of :data:`FORMATS`)."""
     known = [m for m in list_models() if any(m.startswith(p) for p in _PRESET_FORMATS)]
     if preset not in known:
@@ -294,20 +297,49 @@ def reference_format(preset: str) -> str:
     return next(f for p, f in _PRESET_FORMATS.items() if preset.startswith(p))
 
 
+def converter(preset: str) -> Callable[[Mapping[str, Any]], dict[str, Tensor]]:
+    """``convert(reference) -> state_dict`` of the default ``preset`` (the form
+    :func:`~odenets.networks.model_registry.register_reference_format` takes)."""
+    layout = reference_layout(preset)
+
+    def convert(reference: Mapping[str, Any]) -> dict[str, Tensor]:
+        return reference_to_state_dict(create_model(preset), reference, layout)
+
+    convert.__name__ = f"convert_{layout}"
+    return convert
+
+
 def load_reference_state_dict(
-    preset: str,
+    preset: str | nn.Module,
     reference: Mapping[str, Any],
     *,
     dtype: torch.dtype | None = None,
     **overrides: Any,
 ) -> nn.Module:
-    """Build ``preset`` (with ``overrides``, e.g. ``num_classes=100``; in ``dtype`` if given)
-    and load the weights of its reference implementation (``reference``: see the module
-    docstring for the layout each preset reads). Returns the model; its logits then equal the
-    reference's in evaluation mode (tested in float64 to 1e-8)."""
-    fmt = reference_format(preset)
-    model = create_model(preset, **overrides)
+    """Load the weights of ``preset``'s reference implementation (``reference``: see the
+    module docstring for the layout each preset reads) and return the model.
+
+    Args:
+        preset: a preset name (the model is built with ``create_model(preset, **overrides)``,
+            in ``dtype`` if given), or a model built by ``create_model`` (its ``model_info``
+            names the preset; it may have been built with overrides).
+        reference: the reference weights by name (arrays or tensors).
+
+    The model's logits then equal the reference's in evaluation mode (tested in float64 to
+    1e-8).
+    """
+    if isinstance(preset, nn.Module):
+        info = getattr(preset, "model_info", None)
+        if info is None or overrides:
+            raise TypeError(
+                "pass a preset name (with overrides), or a model built by create_model "
+                "(it carries model_info naming its preset) without overrides"
+            )
+        model, name = preset, info.name
+    else:
+        model, name = create_model(preset, **overrides), preset
+    layout = reference_layout(name)
     if dtype is not None:
         model = model.to(dtype)
-    model.load_state_dict(reference_to_state_dict(model, reference, fmt))
+    model.load_state_dict(reference_to_state_dict(model, reference, layout))
     return model

@@ -5,6 +5,21 @@ transition's step is taken from ``P(x)``. Every kind has one factory signature,
 ``factory(in_channels, out_channels, stride, dims) -> nn.Module`` (``dims`` 0 for feature
 vectors, 1 or 2 for feature maps), so the stage builder is generic over them; register new
 kinds with :func:`register_shortcut`.
+
+Built-in kinds:
+
+===================  ======================================================================
+``pad``              subsample, zero channels on both sides (He et al. 2016a option A, as
+                     akamaster/pytorch_resnet_cifar10)
+``pad_end``          subsample, zero channels after the old ones (fb.resnet.torch; what
+                     ``pad`` did in odenets 0.1.0)
+``avgpool_pad``      2x2 average pooling, zero channels on both sides (RevNet's code)
+``avgpool_pad_end``  2x2 average pooling, zero channels at the end (Huang et al. 2016)
+``conv``             1x1 convolution + BN (option B)
+``preact_conv``      BN-ReLU-1x1 convolution (Lu et al. 2018's LM-ResNet transitions)
+``two_path``         shake-shake's two-path shortcut (Gastaldi 2017)
+``project``          a bias-free 1x1 convolution without BN (RevNet-164's code)
+===================  ======================================================================
 """
 
 from __future__ import annotations
@@ -15,15 +30,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validate import unknown_name
+from .._validate import check_choice, unknown_name
 from .fields import conv_layer, norm_layer
 
 __all__ = [
+    "PAD_POOLS",
+    "PAD_SIDES",
     "SHORTCUTS",
     "ConvShortcut",
     "HalvesShortcut",
     "PadShortcut",
-    "PoolPadShortcut",
+    "PreActConvShortcut",
     "ProjectShortcut",
     "TwoPathShortcut",
     "list_shortcuts",
@@ -32,25 +49,79 @@ __all__ = [
 ]
 
 
+#: Where a padding shortcut puts the new channels, and how it subsamples.
+PAD_SIDES = ("both", "end")
+PAD_POOLS = ("stride", "avg")
+
+
 class PadShortcut(nn.Module):
     """Parameter-free shortcut: subsample by ``stride`` and zero-pad the new channels (option A
-    of He et al. 2016's CIFAR networks)."""
+    of He et al. 2016's CIFAR networks).
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+    Args:
+        in_channels, out_channels: widths before and after (``out_channels >= in_channels``).
+        stride: spatial subsampling factor.
+        side: where the new zero channels go: ``"both"`` (half before, half after the old
+            ones — akamaster/pytorch_resnet_cifar10's option A, ``planes // 4`` on each side,
+            and RevNet's / the Hamiltonian nets' padding) or ``"end"`` (after them — Huang et
+            al.'s stochastic-depth code, fb.resnet.torch).
+        pool: how to subsample: ``"stride"`` (keep every ``stride``-th pixel, ``x[..., ::s,
+            ::s]``) or ``"avg"`` (``stride x stride`` average pooling, as Huang et al.'s and
+            RevNet's code).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        *,
+        side: str = "both",
+        pool: str = "stride",
+    ):
         super().__init__()
         if out_channels < in_channels:
             raise ValueError(
                 f"a padding shortcut cannot reduce channels ({in_channels} -> {out_channels})"
             )
-        self.extra, self.stride = out_channels - in_channels, stride
+        check_choice("padding side", side, PAD_SIDES)
+        check_choice("padding pool", pool, PAD_POOLS)
+        self.extra, self.stride, self.side, self.pool = (
+            out_channels - in_channels,
+            stride,
+            side,
+            pool,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.stride > 1:
-            index = (slice(None), slice(None)) + (slice(None, None, self.stride),) * (x.ndim - 2)
-            x = x[index]
+            if self.pool == "avg":
+                pool = {3: F.avg_pool1d, 4: F.avg_pool2d}[x.ndim]
+                x = pool(x, self.stride, self.stride)
+            else:
+                index = (slice(None), slice(None)) + (slice(None, None, self.stride),) * (
+                    x.ndim - 2
+                )
+                x = x[index]
         if self.extra:
-            x = F.pad(x, (0, 0) * (x.ndim - 2) + (0, self.extra))
+            before = self.extra // 2 if self.side == "both" else 0
+            x = F.pad(x, (0, 0) * (x.ndim - 2) + (before, self.extra - before))
         return x
+
+    def extra_repr(self) -> str:
+        return f"extra={self.extra}, stride={self.stride}, side={self.side!r}, pool={self.pool!r}"
+
+
+class PreActConvShortcut(nn.Sequential):
+    """Pre-activated projection shortcut: BN-ReLU-conv1x1 with ``stride`` (the ``Downsample``
+    transition of Lu et al.'s LM-ResNet code, 2prime/LM-ResNet ``MResNet.py``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dims: int = 2):
+        super().__init__(
+            norm_layer(dims, in_channels),
+            nn.ReLU(),
+            conv_layer(dims, in_channels, out_channels, 1, stride),
+        )
 
 
 class ConvShortcut(nn.Sequential):
@@ -105,8 +176,11 @@ def make_shortcut(kind: str, cin: int, cout: int, stride: int, dims: int) -> nn.
     return factory(cin, cout, stride, dims)
 
 
-def _pad(cin: int, cout: int, stride: int, dims: int) -> nn.Module:
-    return PadShortcut(cin, cout, stride)
+def _padding(side: str, pool: str) -> Callable[[int, int, int, int], nn.Module]:
+    def factory(cin: int, cout: int, stride: int, dims: int) -> nn.Module:
+        return PadShortcut(cin, cout, stride, side=side, pool=pool)
+
+    return factory
 
 
 def _conv(cin: int, cout: int, stride: int, dims: int) -> nn.Module:
@@ -115,16 +189,38 @@ def _conv(cin: int, cout: int, stride: int, dims: int) -> nn.Module:
     return ConvShortcut(cin, cout, stride, dims)
 
 
-register_shortcut("pad", _pad)
+def _preact_conv(cin: int, cout: int, stride: int, dims: int) -> nn.Module:
+    if dims == 0:
+        return nn.Sequential(norm_layer(0, cin), nn.ReLU(), nn.Linear(cin, cout, bias=False))
+    return PreActConvShortcut(cin, cout, stride, dims)
+
+
+# Option A as in the reference code of He et al.'s CIFAR ResNets: the new channels on both
+# sides. (In odenets 0.1.0 "pad" put them at the end; that layout is "pad_end" — the state
+# dict is the same, the outputs are not.)
+register_shortcut("pad", _padding("both", "stride"))
+register_shortcut("pad_end", _padding("end", "stride"))
+register_shortcut("avgpool_pad", _padding("both", "avg"))
+register_shortcut("avgpool_pad_end", _padding("end", "avg"))
 register_shortcut("conv", _conv)
+register_shortcut("preact_conv", _preact_conv)
 
 #: The built-in shortcut kinds (see :func:`list_shortcuts` for every registered one).
-SHORTCUTS = ("pad", "conv")
+SHORTCUTS = (
+    "pad",
+    "pad_end",
+    "avgpool_pad",
+    "avgpool_pad_end",
+    "conv",
+    "preact_conv",
+    "two_path",
+    "project",
+)
 
 
 # ---------------------------------------------------------------------------------------------
-# Shortcuts of the reference networks of shake-shake (Gastaldi 2017), RevNet (Gomez et al.
-# 2017) and the Hamiltonian networks (Chang et al. 2018).
+# Shortcuts of the reference networks of shake-shake (Gastaldi 2017) and RevNet-164 (Gomez et
+# al. 2017); RevNet-38/110 and the Hamiltonian networks use "avgpool_pad".
 # ---------------------------------------------------------------------------------------------
 
 
@@ -170,31 +266,6 @@ class TwoPathShortcut(nn.Module):
         return self.bn(torch.cat((a, b), 1))
 
 
-class PoolPadShortcut(nn.Module):
-    """Parameter-free shortcut of the TensorFlow RevNet / Hamiltonian code: average pooling
-    with a ``stride`` x ``stride`` window and stride (no padding), then zero channels added
-    symmetrically, ``(out - in) / 2`` before and after the existing ones."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dims: int = 2):
-        super().__init__()
-        extra = out_channels - in_channels
-        if extra < 0 or extra % 2:
-            raise ValueError(
-                "a pool-and-pad shortcut adds the same number of zero channels on both sides: "
-                f"out_channels - in_channels must be even and >= 0, got {in_channels} -> "
-                f"{out_channels}"
-            )
-        self.side, self.stride, self.dims = extra // 2, stride, dims
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.stride > 1 and self.dims:
-            pool = F.avg_pool2d if self.dims == 2 else F.avg_pool1d
-            x = pool(x, self.stride, self.stride)
-        if self.side:
-            x = F.pad(x, (0, 0) * (x.ndim - 2) + (self.side, self.side))
-        return x
-
-
 class ProjectShortcut(nn.Module):
     """A bias-free 1x1 convolution with ``stride`` and no BatchNorm (RevNet-164's bottleneck
     projection); the identity when neither width nor resolution changes."""
@@ -213,5 +284,4 @@ class ProjectShortcut(nn.Module):
 
 
 register_shortcut("two_path", TwoPathShortcut)
-register_shortcut("pool_pad", PoolPadShortcut)
 register_shortcut("project", ProjectShortcut)

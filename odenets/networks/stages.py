@@ -155,6 +155,7 @@ def build_stages(
     in_width: int | None = None,
     project: Callable[[], nn.Module] | None = None,
     transition: str = "step",
+    project_steps: bool = True,
 ) -> list[SchemeStage]:
     """The stages of a network of ``scheme`` steps: ``len(widths)`` stages of ``units``
     residual units each (a transition plus ``units - 1`` steps after the first stage).
@@ -182,8 +183,11 @@ def build_stages(
             ``"step"`` — one step of ``family.transition`` from the projected input ``P(x)``,
             its start-point fields strided and reading ``x``; ``"after"`` — one step of the
             scheme at the incoming width and resolution, then ``P``
-            (:class:`StepThenShortcut`; with ``shortcut="pool_pad"`` a parameter-free
+            (:class:`StepThenShortcut`; with ``shortcut="avgpool_pad"`` a parameter-free
             transition, as in Chang et al. 2018). Either way a stage holds ``units`` units.
+        project_steps: apply ``project`` after the scheme steps too (False: after the
+            transitions only — Momentum ResNets keep He et al.'s blocks at the transitions and
+            un-projected momentum steps in between).
     """
     scheme = get_scheme(scheme)
     family = scheme.capabilities
@@ -218,6 +222,7 @@ def build_stages(
         iter(model.for_blocks(len(widths) * units)) if model is not None else None,
         source,
         project,
+        project_steps,
     )
     inputs = [widths[0] if in_width is None else in_width, *widths[:-1]]
     stages = []
@@ -253,10 +258,12 @@ class _Builder:
     """What every block of one network shares: the scheme, the field factory, the settings
     and the noise schedule, consumed unit by unit in network order."""
 
-    def __init__(self, scheme, make_field, slots, h, settings, schedule, source, project):
+    def __init__(
+        self, scheme, make_field, slots, h, settings, schedule, source, project, project_steps
+    ):
         self.scheme, self.make_field, self.slots, self.h = scheme, make_field, slots, h
         self.settings, self.schedule, self.source = settings, schedule, source
-        self.project = project
+        self.project, self.project_steps = project, project_steps
 
     def block(self, cls, scheme: Scheme, fields: Any, *, fresh: bool, **kwargs: Any):
         """A block of ``scheme``; ``fresh``: it starts with no state, where an Euler-start
@@ -266,7 +273,7 @@ class _Builder:
             settings.update(noise=next(self.schedule), source=self.source)
         if fresh and scheme.capabilities.euler_start:
             settings.update(learn=False, coefficients=None)
-        if self.project is not None:
+        if self.project is not None and (self.project_steps or cls is Transition):
             settings["project"] = self.project()
         return cls(scheme, fields, h=self.h, **settings, **kwargs)
 

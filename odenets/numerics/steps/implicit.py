@@ -14,11 +14,17 @@ one of three ways (the ``solver`` option):
 * ``"series"``, ``order = p``: ``y1 = sum_{j=0}^{p} (theta h F)^j (r)``, the truncated Neumann
   series of ``(I - theta h F)^{-1}`` (exact for linear ``F``). For backward Euler with
   ``p = 2, h = 1`` it is PolyNet's PolyInception ``x + F(x) + F(F(x))``; with one module per
-  power it is mpoly ``x + F(x) + G(F(x))``. Stage ``s - 1 + j`` is the ``j``-th power.
-* ``"picard"``, ``iterations = k``: ``k`` unrolled fixed-point iterations from ``y``.
+  power it is mpoly ``x + F(x) + G(F(x))``. Stage ``s - 1 + j`` is the ``j``-th power. For
+  an affine ``F(y) = Ay + c`` with ``c != 0`` the powers ``(hF)^j`` add ``h c`` each, so the
+  step drifts by ``(p - 1) h c`` more than backward Euler: the series is not consistent
+  (order 0) for any ``F`` with ``F(0) != 0``.
+* ``"picard"``, ``iterations = k``: ``k`` unrolled fixed-point iterations from ``y``; ``k = 2``
+  is ``y + h F(y + h F(y))``, the consistent nonlinear counterpart of the series (an explicit
+  two-stage method of order 1: not A-stable).
 * ``"solve"``: iterate (Anderson-accelerated) to ``tol``; the gradient comes from the implicit
   function theorem (:func:`odenets.numerics.fixed_point.implicit_solve`), so memory does not
-  grow with the iteration count. ``odeint`` uses this by default.
+  grow with the iteration count. ``odeint`` uses this by default: it is the only realisation
+  that is the implicit step itself, and so keeps its A-/L-stability on stiff problems.
 """
 
 from __future__ import annotations
@@ -159,8 +165,10 @@ register_scheme(
         family="implicit",
         order=1,
         stages=1,
-        architecture="PolyNet (Zhang et al. 2017): x + F(x) + F(F(x)) is the series of "
-        "(I - hF)^{-1} truncated at order 2 (a backward Euler step only for linear F)",
+        architecture="PolyNet (Zhang et al. 2017): x + F(x) + F(F(x)), the order-2 series "
+        "realisation, is the Neumann series of backward Euler's (I - hF)^{-1} only for linear "
+        "F; with F(0) != 0 (a bias, a BN shift) it is not consistent (y' = 1 - y: the error "
+        "stays 0.63 as h -> 0). Consistent nonlinear forms: picard (x + hF(x + hF(x))), solve",
         reference="Euler 1768; as network blocks: Lu, Zhong, Li, Dong, ICML 2018 §2",
         tableau=ButcherTableau(a=[[1]], b=[1], c=[1]),
         options=IMPLICIT_OPTIONS,

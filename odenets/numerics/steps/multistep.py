@@ -2,6 +2,21 @@
 
 The step threads its history (past states and slopes) as explicit state, restarts with a
 forward Euler step when the history is shorter than it needs, and so wants a uniform grid.
+
+Two forms of a scheme's numbers (the ``form`` option of ``lm``):
+
+* ``"consistent"`` (default, what ``odeint`` uses): ``y_{n+1} = sum_j a_j y_{n-j} +
+  h sum_j b_j f_{n-j}`` with the validated weights — for ``lm``, ``(1-k) y_n + k y_{n-1} +
+  (1+k) h f_n``, consistent (order >= 1) and zero-stable for ``-1 < k <= 1``.
+* ``"paper"``: the network form of Lu et al. (2018) and their code: the state weights ``a``
+  and the slope unscaled, ``y_{n+1} = sum_j a_j y_{n-j} + h f_n`` — for ``lm``
+  ``(1-k) y_n + k y_{n-1} + h f_n``. Here ``rho'(1) = 1 + k`` while ``sigma(1) = 1``, so for
+  ``k != 0`` the step is *not* consistent with ``y' = f``: it is the consistent scheme for
+  ``y' = f / (1 + k)``, and (Taylor-expanding ``y_{n-1}``) it discretises the modified
+  equation ``(1 + k) y' + (1 - k) (h / 2) y'' = f(y)`` of Lu et al. §2.2. A learned ``k`` is
+  left unconstrained in this form (the resolved option ``"unconstrained"``), as in the
+  authors' code; a fixed one must still lie in ``(-1, 1]``, where ``rho(z) = (z - 1)(z + k)``
+  has its roots ``1`` and ``-k`` in the unit disc (zero-stability).
 """
 
 from __future__ import annotations
@@ -11,13 +26,17 @@ from typing import Any, NamedTuple
 
 from torch import Tensor
 
+from ..._validate import check_choice
 from ..families import Family, register_family
 from ..schemes import Coefficient, Scheme, register_scheme
 from ..tableau import MultistepCoefficients
 from ._ops import axpy, scale
 from .base import StageField
 
-__all__ = ["History", "lm_weights", "multistep"]
+__all__ = ["FORMS", "History", "lm_weights", "multistep", "paper_weights"]
+
+#: The forms of a multistep scheme's numbers (see the module docstring).
+FORMS = ("consistent", "paper")
 
 
 class History(NamedTuple):
@@ -58,15 +77,32 @@ def _step(a: tuple, b: tuple, f: StageField, t: Any, y: Tensor, h: Any, state: A
     return multistep(a, b, f, t, y, h, state)
 
 
+def paper_weights(a: tuple) -> tuple[tuple, tuple]:
+    """The paper form of state weights ``a``: ``(a, (1, 0, ..., 0))``, the slope unscaled."""
+    return tuple(a), (1.0,) + (0.0,) * (len(a) - 1)
+
+
 def _bind(scheme: Scheme, coefficients: dict, options: dict):
     numbers = scheme.numbers(coefficients)
     if isinstance(numbers, MultistepCoefficients):
         a, b = numbers.a, numbers.b
     else:
         a, b = numbers
-        if all(isinstance(v, int | float) for v in coefficients.values()):
+        plain = all(isinstance(v, int | float) for v in coefficients.values())
+        if plain and options.get("form", "consistent") == "consistent":
             MultistepCoefficients(a=a, b=b)  # plain numbers: consistency and zero-stability
+    if options.get("form", "consistent") == "paper":
+        a, b = paper_weights(a)
     return partial(_step, tuple(a), tuple(b))
+
+
+def _check_options(scheme: Scheme, options: dict) -> dict:
+    if "form" not in options:
+        return options
+    check_choice(f"scheme {scheme.name!r} form", options["form"], FORMS)
+    if options["form"] == "paper":  # learned coefficients are not confined (Lu et al.'s code)
+        return {**options, "unconstrained": tuple(scheme.coefficients)}
+    return options
 
 
 register_family(
@@ -74,6 +110,7 @@ register_family(
         name="multistep",
         bind=_bind,
         tableau=MultistepCoefficients,
+        check_options=_check_options,
         history=True,
         euler_start=True,
         noise="slope",
@@ -110,7 +147,9 @@ register_scheme(
         family="multistep",
         order=1,
         stages=1,
-        architecture="LM-ResNet (Lu et al. 2018), consistent form: F scaled by (1+k)",
+        architecture="LM-ResNet (Lu et al. 2018): (1-k) x_n + k x_{n-1} + F(x_n) with "
+        "options={'form': 'paper'} (the authors' code; consistent only at k = 0); the default "
+        "consistent form scales F by (1+k)",
         reference="Lu, Zhong, Li, Dong, ICML 2018 (arXiv 1710.10121)",
         tableau=MultistepCoefficients(*lm_weights(0.5)),
         tableau_of=lm_weights,
@@ -125,6 +164,10 @@ register_scheme(
                 why="consistent and zero-stable for -1 < k <= 1",
             )
         },
-        description="(1-k) y_n + k y_{n-1} + (1+k) h f_n; order 2 at k = 1 (leapfrog); Euler start",
+        # "paper": Lu et al.'s F not rescaled; it discretises (1+k) y' + (1-k) h/2 y'' = f
+        options={"form": "consistent"},
+        description="(1-k) y_n + k y_{n-1} + (1+k) h f_n; order 2 at k = 1 (leapfrog); Euler "
+        "start; form='paper': (1-k) y_n + k y_{n-1} + h f_n, the modified equation "
+        "(1+k) y' + (1-k) (h/2) y'' = f",
     )
 )
