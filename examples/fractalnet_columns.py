@@ -44,7 +44,7 @@ def main() -> None:
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     g = torch.Generator().manual_seed(0)
-    for epoch in range(args.epochs):
+    for _ in range(args.epochs):
         net.train()
         order = torch.randperm(len(y_train), generator=g)
         for i in range(0, len(order), 64):
