@@ -13,12 +13,14 @@ from odenets.workflow.checkpoint import load_checkpoint
 from odenets.workflow.cli import main
 
 TINY = ["--depth", "8", "--widths", "4,8,8", "--epochs", "1", "--no-progress"]
+TINY += ["--timing-repeats", "1", "--robustness", "none"]
 
 
 def test_compare_json_is_the_only_stdout(capsys):
-    assert main(["compare", "--schemes", "euler,heun", "--json", *TINY]) == 0
+    assert main(["compare", "--schemes", "euler,heun", "--seeds", "0", "--json", *TINY]) == 0
     captured = capsys.readouterr()
     payload = json.loads(captured.out)  # nothing else on stdout
+    assert payload["complete"] is True and "provenance" in payload
     rows = payload["results"]
     assert [r["scheme"] for r in rows] == ["euler", "heun"]
     for r in rows:
@@ -37,7 +39,7 @@ def test_compare_table_seeds_and_files(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main(["compare", "--schemes", "lm", "--seeds", "0,1", "--out", str(out), *TINY]) == 0
     table = capsys.readouterr().out
-    assert table.splitlines()[0].startswith("| scheme | architecture")
+    assert table.splitlines()[0].startswith("| scheme | params | F-evals")
     assert "±" in table and "| lm" in table
     data = json.loads((out / "results.json").read_text())
     runs = data["results"][0]["runs"]
@@ -49,9 +51,7 @@ def test_compare_table_seeds_and_files(tmp_path, capsys):
 
 
 def test_compare_presets(capsys):
-    assert (
-        main(["compare", "--models", "resnet20", "--json", "--epochs", "1", "--no-progress"]) == 0
-    )
+    assert main(["compare", "--models", "resnet20", "--json", "--seeds", "0", *TINY[4:]]) == 0
     rows = json.loads(capsys.readouterr().out)["results"]
     assert [r["model"] for r in rows] == ["resnet20"] and rows[0]["scheme"] == "euler"
 

@@ -21,6 +21,7 @@ capabilities (:mod:`odenets.numerics.families`), never from their names:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -283,6 +284,12 @@ class SchemeBlock(nn.Module):
         return (y, state) if self.project is None else (self.project(y), state)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``self.step(x)[0]``: one step from a fresh state, whatever state it returns is
+        dropped. A :class:`~odenets.SchemeStage` threads it with :meth:`step` instead."""
+        learned = len(self.coefficients) > 0
+        if learned and self.scheme.capabilities.history and not getattr(self, "_warned", False):
+            self._warned = True  # once per block
+            warnings.warn(_fresh_start_message(self), UserWarning, stacklevel=4)
         return self.step(x)[0]
 
     def _branch_outputs(self, x: Tensor, raw: Any, base: Tensor) -> list[Tensor]:
@@ -379,6 +386,23 @@ class SchemeBlock(nn.Module):
     def extra_repr(self) -> str:
         extra = f", noise={self.noise.name!r}" if self.noise is not None else ""
         return f"scheme={self.scheme.name!r}, h={self.h:g}{extra}"
+
+
+def _fresh_start_message(block) -> str:
+    """Why a history-threading block with learned coefficients misbehaves through forward."""
+    name, learned = block.scheme.name, ", ".join(block.coefficients)
+    effect = (
+        f"from an empty state the {name!r} step is forward Euler, so its learned {learned} has "
+        "no effect"
+        if block.scheme.capabilities.euler_start
+        else "the state restarts at every call, so the history a stage carries from block to "
+        "block is lost"
+    )
+    return (
+        f"a {name!r} SchemeBlock called as block(x) drops the step state (multistep history, "
+        f"velocity) it returns: {effect}; put the blocks in an odenets.SchemeStage, or thread "
+        "the state yourself with `y, state = block.step(x, state)`"
+    )
 
 
 def _bad_output(block, slot, out, y, want=None) -> Exception:

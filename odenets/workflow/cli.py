@@ -7,7 +7,6 @@ parser; ``main`` runs it. Bad input is one line on stderr and exit status 2, nev
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import re
 import sys
@@ -15,43 +14,14 @@ from collections.abc import Sequence
 
 from .._format import text_table
 from .._validate import closest
-from .cli_args import CLIError, package_version
+from .cli_args import CLIError, HelpFormatter, package_version
+from .cmd_batch import add_batch_sweep
+from .cmd_compare import add_compare
+from .cmd_eval import add_eval, add_transfer
+from .cmd_train import add_train
+from .cmd_unfold import EXPERIMENTS, add_unfold
 
 __all__ = ["CLIError", "HelpFormatter", "build_parser", "main"]
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """argparse's defaults formatter, the one every ``odenets`` parser uses: each option's
-    help ends with ``(default: ...)`` unless its help already states the default or the
-    default is ``None`` (then the help says what happens without the option); options without
-    help text show their default alone. Flags show ``on``/``off``, lists their
-    comma-separated items (an empty list: ``none``)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if (
-            "default" in text.lower()
-            or default is None
-            or default is argparse.SUPPRESS
-            or not (action.option_strings or action.nargs in (argparse.OPTIONAL, "*"))
-        ):
-            return text
-        if isinstance(default, bool):
-            shown = "on" if default else "off"
-        elif isinstance(default, list | tuple):
-            shown = ",".join(map(str, default)).replace("%", "%%") or "none"
-        else:
-            shown = "%(default)s"
-        return f"{text} (default: {shown})" if text else f"default: {shown}"
-
-    def _format_action(self, action: argparse.Action) -> str:
-        if action.help is None:  # argparse prints nothing for help=None: show the default
-            shown = self._get_help_string(action)
-            if shown:
-                action = copy.copy(action)
-                action.help = shown
-        return super()._format_action(action)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,7 +50,9 @@ def _choice_hint(message: str) -> str:
 
 
 class _LazyChoices:
-    """``choices=`` filled on first use, so building the parser imports nothing heavy."""
+    """``choices=`` filled on first use (argparse reads them as soon as the option is added,
+    i.e. when the subcommand's parser is built, which :func:`main` does only for the
+    subcommand named on the command line)."""
 
     def __init__(self, load) -> None:
         self._load, self._items = load, None
@@ -101,11 +73,12 @@ class _LazyChoices:
 
 
 def add_list(sub) -> None:
-    p = sub.add_parser("list", help="list the registered schemes and models")
+    p = sub.add_parser("list", help=_COMMANDS["list"][0])
     p.set_defaults(func=_run_list)
 
 
 def _run_list(args) -> int:
+    from ..networks.fields import get_field, list_fields
     from ..networks.presets import list_models, model_info
     from ..numerics.schemes import get_scheme, list_schemes
 
@@ -118,13 +91,20 @@ def _run_list(args) -> int:
         rows.append((s.name, s.family, order, str(s.stages), s.architecture))
     print(text_table(rows))
     print()
+    rows = [("field", "acts on", "layers", "description")]
+    for name in list_fields():
+        spec = get_field(name)
+        kind = "vectors" if spec.vector else "feature maps"
+        rows.append((name, kind, str(spec.layers), spec.description))
+    print(text_table(rows))
+    print()
     rows = [("model", "description")] + [(m, model_info(m).description) for m in list_models()]
     print(text_table(rows))
     return 0
 
 
 def add_orders(sub) -> None:
-    p = sub.add_parser("orders", help="measure every scheme's convergence order side by side")
+    p = sub.add_parser("orders", help=_COMMANDS["orders"][0])
     p.add_argument("--schemes", help="comma-separated scheme ids (default: all)")
     p.add_argument(
         "--problem",
@@ -186,29 +166,125 @@ def _run_orders(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Every subcommand in help order: its one-line help (shown by ``odenets --help`` before
+#: the subcommand's parser is built) and the function that adds its parser. Each function
+#: states the same help; ``tests/test_lazy_import.py`` checks they agree.
+_COMMANDS = {
+    "list": ("list the registered schemes, fields and models", add_list),
+    "orders": ("measure every scheme's convergence order side by side", add_orders),
+    "compare": (
+        "train one small net per scheme on several seeds: accuracy with intervals, "
+        "paired verdicts, cost, robustness; --sweep for accuracy-vs-cost curves",
+        add_compare,
+    ),
+    "train": ("train a model with checkpoints (torchrun-ready)", add_train),
+    "eval": ("test accuracy of a checkpoint", add_eval),
+    "transfer": (
+        "evaluate a weight-tied checkpoint under other schemes and step counts",
+        add_transfer,
+    ),
+    "unfold": (f"deep-unfolding reproductions: {', '.join(EXPERIMENTS)}", add_unfold),
+    "batch-sweep": (
+        "steps N(b) to a target per batch size; fit N(b) and the critical batch size",
+        add_batch_sweep,
+    ),
+}
+
+_PLUGIN_HELP = (
+    "import MODULE (a dotted name on sys.path / PYTHONPATH, or a .py file) before the command "
+    "runs, so that the schemes, fields and presets it registers can be used; repeatable; "
+    "entry points of the group 'odenets.plugins' are always loaded (default: none)"
+)
+
+
+class _Subcommands(argparse._SubParsersAction):
+    """Subparsers that each accept ``--plugin`` and, when added with :meth:`add_lazy`, are
+    built only when chosen: ``odenets --help`` lists them from their one-line help, and
+    ``odenets --version`` builds none, so neither imports torch."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: dict[str, tuple[argparse.ArgumentParser, object]] = {}
+
+    def add_parser(self, name, **kwargs):
+        parser = super().add_parser(name, **kwargs)
+        parser.add_argument(
+            "--plugin",
+            action="append",
+            dest="plugins_after_command",
+            metavar="MODULE",
+            default=argparse.SUPPRESS,
+            help=_PLUGIN_HELP,
+        )
+        return parser
+
+    def add_lazy(self, name: str, help: str, add) -> None:
+        """List ``name`` with ``help`` now; ``add(self)`` builds its parser when chosen."""
+        placeholder = argparse._SubParsersAction.add_parser(self, name, help=help, add_help=False)
+        self._pending[name] = (placeholder, add)
+
+    def build(self, name: str) -> argparse.ArgumentParser:
+        """The parser of subcommand ``name``, built now if it is still pending."""
+        if name in self._pending:
+            placeholder, add = self._pending.pop(name)
+            listed = len(self._choices_actions)
+            del self._name_parser_map[name]
+            add(self)
+            del self._choices_actions[listed:]  # keep the entry listed in help order
+            if self._name_parser_map.get(name) in (None, placeholder):
+                raise RuntimeError(f"adding subcommand {name!r} did not add its parser")
+        return self._name_parser_map[name]
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values and values[0] in self._pending:
+            self.build(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+
+def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
+    """The ``odenets`` parser. ``lazy=True`` (what :func:`main` uses) builds a subcommand's
+    parser only when the command line names it."""
     parser = _Parser(prog="odenets", description="Deep residual networks as numerical integrators.")
     parser.add_argument("--version", action="version", version=f"odenets {package_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument(
+        "--plugin", action="append", dest="plugins", metavar="MODULE", help=_PLUGIN_HELP
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser, action=_Subcommands
+    )
     sub.required = True
-    add_list(sub)
-    add_orders(sub)
-    from .cmd_batch import add_batch_sweep
-    from .cmd_compare import add_compare
-    from .cmd_eval import add_eval, add_transfer
-    from .cmd_train import add_train
-    from .cmd_unfold import add_unfold
-
-    for add in (add_compare, add_train, add_eval, add_transfer, add_unfold):
-        add(sub)
-    add_batch_sweep(sub)
+    for name, (help, add) in _COMMANDS.items():
+        if lazy:
+            sub.add_lazy(name, help, add)
+        else:
+            add(sub)
     return parser
+
+
+def _load_plugins(args: argparse.Namespace) -> None:
+    """Import the ``--plugin`` modules (one-line error, exit 2, for one that fails) and the
+    ``odenets.plugins`` entry points (a one-line warning for one that fails)."""
+    import warnings
+
+    from .plugins import PluginError, load_entry_points, load_plugins
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_entry_points()
+    for w in caught:
+        print(f"odenets: warning: {w.message}", file=sys.stderr)
+    named = [*(args.plugins or []), *getattr(args, "plugins_after_command", [])]
+    try:
+        load_plugins(named)
+    except PluginError as err:
+        raise CLIError(str(err)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``odenets`` console script; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(lazy=True).parse_args(argv)
+        _load_plugins(args)
         return int(args.func(args) or 0)
     except BrokenPipeError:  # e.g. `odenets list | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

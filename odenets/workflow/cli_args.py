@@ -3,22 +3,82 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from collections.abc import Callable
 
 __all__ = [
     "CLIError",
+    "HelpFormatter",
     "csv_list",
     "data_args",
     "friendly",
     "model_args",
     "package_version",
+    "positive_float",
     "positive_int",
+    "suppress_defaults",
 ]
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults formatter, the one every ``odenets`` parser uses: each option's
+    help ends with ``(default: ...)`` unless its help already states the default or the
+    default is ``None`` (then the help says what happens without the option); options without
+    help text show their default alone. Flags show ``on``/``off``, lists their
+    comma-separated items (an empty list: ``none``). Options whose default was moved aside by
+    :func:`suppress_defaults` show the moved value."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = getattr(action, "shown_default", action.default)
+        if (
+            "default" in text.lower()
+            or default is None
+            or default is argparse.SUPPRESS
+            or not (action.option_strings or action.nargs in (argparse.OPTIONAL, "*"))
+        ):
+            return text
+        if isinstance(default, bool):
+            shown = "on" if default else "off"
+        elif isinstance(default, list | tuple):
+            items = (f"{v:g}" if isinstance(v, float) else str(v) for v in default)
+            shown = ",".join(items).replace("%", "%%") or "none"
+        else:
+            shown = str(default).replace("%", "%%")
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None:  # argparse prints nothing for help=None: show the default
+            shown = self._get_help_string(action)
+            if shown:
+                action = copy.copy(action)
+                action.help = shown
+        return super()._format_action(action)
+
+
+def suppress_defaults(p: argparse.ArgumentParser) -> dict[str, object]:
+    """Take the defaults out of ``p``'s options and return them by ``dest``: a parsed namespace
+    then holds only the options given on the command line (for a resume that keeps every other
+    value of the saved run). :class:`HelpFormatter` still shows them in ``--help``."""
+    defaults = {}
+    for action in p._actions:
+        if action.dest == "help" or action.default is argparse.SUPPRESS:
+            continue
+        defaults[action.dest] = action.default
+        action.shown_default = action.default
+        action.default = argparse.SUPPRESS
+    return defaults
 
 
 def package_version() -> str:
@@ -59,18 +119,44 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value}")
+    return value
+
+
 def friendly(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn a missing optional package and a diverged run into one-line errors."""
+    """Run a subcommand with SIGINT/SIGTERM as one line and exit ``128 + signal`` (130, 143),
+    and turn a missing optional package, a refused run folder, a diverged run, an implicit
+    solve that did not converge and a lost peer process into one-line errors (exit status 2
+    for what the user can fix by other input, 1 for a run that failed)."""
 
     def run(args: argparse.Namespace) -> int:
+        from ..numerics.fixed_point import ConvergenceError
+        from .distributed import DistributedError
+        from .run_lock import RunLockedError
+        from .signals import Interrupted, stop_on_signals
         from .train import TrainingDiverged
 
         try:
-            return fn(args)
+            with stop_on_signals():
+                return fn(args)
+        except Interrupted as err:
+            print(f"odenets: {err}", file=sys.stderr)
+            return err.exit_code
         except ImportError as err:
+            raise CLIError(str(err)) from None
+        except RunLockedError as err:
             raise CLIError(str(err)) from None
         except TrainingDiverged as err:
             print(f"odenets: training stopped: {err}", file=sys.stderr)
+            return 1
+        except (ConvergenceError, DistributedError) as err:
+            print(f"odenets: error: {str(err).splitlines()[0]}", file=sys.stderr)
             return 1
 
     return run

@@ -46,7 +46,7 @@ def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="test accuracy of a checkpoint")
     p.add_argument("checkpoint", help="a last.pt / best.pt written by `odenets train`")
     data_args(p, default=None)
-    p.add_argument("--json", action="store_true", help="print JSON only")
+    p.add_argument("--json", action="store_true", help="print one JSON object only")
     p.set_defaults(func=friendly(_run_eval))
 
 
@@ -75,20 +75,24 @@ def _run_eval(args) -> int:
 
 def add_transfer(sub) -> None:
     p = sub.add_parser(
-        "transfer", help="evaluate a weight-tied checkpoint under other schemes and step counts"
+        "transfer",
+        help="evaluate a weight-tied checkpoint under other schemes and step counts",
     )
     p.add_argument("checkpoint", help="checkpoint of a tie='all' model")
     p.add_argument(
-        "--schemes", type=csv_list(str, "scheme names"), default=["euler", "heun", "rk4"]
+        "--schemes",
+        type=csv_list(str, "scheme names"),
+        default=["euler", "heun", "rk4"],
+        help="schemes to re-time the trained net with",
     )
     p.add_argument(
         "--steps",
         type=csv_list(positive_int, "step counts"),
         default=[1, 2, 4, 8],
-        help="steps per network stage (default: 1,2,4,8)",
+        help="steps per network stage",
     )
     data_args(p, default=None)
-    p.add_argument("--json", action="store_true", help="print JSON only")
+    p.add_argument("--json", action="store_true", help="print one JSON object only")
     p.set_defaults(func=friendly(_run_transfer))
 
 

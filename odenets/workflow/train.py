@@ -2,6 +2,12 @@
 momentum), paper learning-rate recipes, checkpoints with exact resume,
 NaN stop, JSON-lines metrics, data parallelism under ``torchrun``.
 
+Faults end in one named error with the last completed epoch kept (see docs/reliability.md):
+the run folder is locked and checked before the first epoch (:mod:`.run_folder`), an epoch's
+files are written in one step (a full disk keeps the previous epoch's), SIGINT/SIGTERM raise
+:class:`~odenets.workflow.signals.Interrupted` (never in the middle of a save), a lost or
+silent peer process is a :class:`~odenets.workflow.distributed.DistributedError` naming it.
+
 Everything random is seeded from ``TrainConfig.seed``: the initial weights (global torch RNG),
 each epoch's sample order (``DistributedSampler`` with ``seed`` and ``set_epoch``), each
 epoch's augmentation (a generator seeded by ``(seed, epoch)``) and, for stochastic nets, each
@@ -13,10 +19,11 @@ therefore depends only on the state at its start, which ``last.pt`` holds: resum
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -29,23 +36,38 @@ from torch import Tensor, nn
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from .._validate import check_choice, check_int
+from .._validate import check_choice, check_int, check_number
+from ..numerics.fixed_point import ConvergenceError
 from .checkpoint import (
     CheckpointError,
     build_model,
-    copy_atomic,
+    checkpoint_bytes,
     get_rng_state,
     load_checkpoint,
-    save_checkpoint,
     set_rng_state,
-    write_atomic,
 )
 from .data import Dataset, load_dataset
-from .distributed import DistInfo, all_reduce_sum, convert_sync_batchnorm, setup, teardown
+from .distributed import (
+    DEFAULT_TIMEOUT_S,
+    DistInfo,
+    DistributedError,
+    all_reduce_sum,
+    barrier,
+    broadcast_from_main,
+    convert_sync_batchnorm,
+    lost_peers,
+    peer_failure,
+    setup,
+    teardown,
+)
 from .optimizers import build_optimizer, resolve_defaults
+from .run_folder import RunFolder, RunFolderError, finite_record, resume_plan
+from .run_lock import RunLockedError
+from .signals import Interrupted, quiet, stop_on_signals
 
 __all__ = [
     "SCHEDULES",
+    "NonFiniteMetricWarning",
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",
@@ -76,7 +98,12 @@ RUN_FIELDS = (
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became NaN or infinite, or an implicit solve did not converge; the files of
+    the last completed epoch are kept (the message says which epoch, or that there is none)."""
+
+
+class NonFiniteMetricWarning(RuntimeWarning):
+    """A test metric was NaN or infinite (recorded as ``null``, listed under ``nonfinite``)."""
 
 
 @dataclass
@@ -102,13 +129,16 @@ class TrainConfig:
     schedule: str = "step"
     seed: int = 0
     out: str | None = None  # folder for last.pt, best.pt, metrics.jsonl (None: no files)
-    resume: bool = False
+    resume: bool | str | None = None  # True/"always", False/"never", "auto"; None: auto
+    # under torchrun, never otherwise (see odenets.workflow.run_folder.resume_plan)
     stop_after: int | None = None  # stop (resumably) after this many epochs of this run
     compile: bool = False
     device: str | None = None  # "cpu", "cuda" or None (cuda when available)
     incremental: tuple[int, ...] = ()  # tie="all" nets: steps per stage, one phase each
     eval_batch_size: int = 500
-    progress: bool = True
+    progress: bool = True  # tqdm bar on stderr when it is a terminal
+    overwrite: bool = False  # replace a run already in `out` (else such a folder is refused)
+    dist_timeout: float = DEFAULT_TIMEOUT_S  # seconds any wait on the other processes may take
 
     def validate(self) -> None:
         check_int("epochs", self.epochs, 1)
@@ -118,7 +148,9 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.stop_after is not None:
             check_int("stop_after", self.stop_after, 1)
-        if self.resume and not self.out:
+        check_number("dist_timeout", self.dist_timeout, positive=True)
+        mode, _ = resume_plan(self.resume, self.overwrite)
+        if mode == "always" and not self.out:
             raise ValueError("--resume needs --out: the folder holding last.pt")
         for n in self.incremental:
             check_int("incremental steps", n, 1)
@@ -240,6 +272,37 @@ def _log(msg: str, info: DistInfo) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+class _RunState:
+    """Where a run is, for the one-line message of a stop: the epoch under way, the folder."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.out = config.out
+        self.folder: RunFolder | None = None
+        self.epoch: int | None = None  # 1-based epoch under way (None: start-up or done)
+
+    def where(self) -> str:
+        return f"epoch {self.epoch}" if self.epoch else "start-up"
+
+    def kept(self, info: DistInfo) -> str:
+        if not self.out:
+            return "no checkpoints are written (no --out)"
+        if self.folder is None:
+            return "rank 0 writes the checkpoints" if not info.main else "nothing was written"
+        return self.folder.kept()
+
+    def interrupted(self, err: Interrupted, info: DistInfo) -> str:
+        gone = lost_peers(info) if info.distributed else []
+        why = f" (rank {', '.join(map(str, gone))} of {info.world} is gone)" if gone else ""
+        text = f"interrupted by {err.signal_name}{why} during {self.where()}; {self.kept(info)}"
+        if self.folder is not None and self.folder.saved_epoch is not None:
+            text += f"; continue with: odenets train --out {self.out} --resume"
+        return text
+
+    def close(self) -> None:
+        if self.folder is not None:
+            self.folder.close()
+
+
 def train(
     config: TrainConfig,
     *,
@@ -248,32 +311,97 @@ def train(
 ) -> TrainResult:
     """Train as ``config`` says; returns the model and the metrics of every epoch.
 
-    With ``config.out`` set, writes (atomically, every epoch) ``last.pt``, ``best.pt`` (best
-    test accuracy) and ``metrics.jsonl`` (the history so far, one line per epoch). ``log``
-    receives each epoch's metrics.
-    A non-finite loss raises :class:`TrainingDiverged` before anything of that epoch is saved.
+    With ``config.out`` set, the folder is locked, checked and (see ``resume``) resumed or
+    started before the first epoch, and every epoch writes ``last.pt``, ``best.pt`` (best test
+    accuracy) and ``metrics.jsonl`` (the history so far, one line per epoch) in one atomic
+    step. ``log`` receives each epoch's metrics.
+
+    Raises:
+        TrainingDiverged: a non-finite loss or an implicit solve that did not converge (before
+            anything of that epoch is saved).
+        Interrupted: SIGINT or SIGTERM (the last completed epoch is kept).
+        DistributedError: a peer process was lost or did not answer within ``dist_timeout``.
+        SaveError: the files could not be written (the previous epoch's are intact).
+        RunFolderError, RunLockedError: ``out`` holds another run or is in use.
     """
     config = config.resolved()
     config.validate()
-    info = setup(config.device)
-    finished = False
-    try:
-        result = _train(config, dataset, log, info)
-        finished = True
-        return result
-    finally:
-        teardown(info, synchronize=finished)
+    state = _RunState(config)
+    with stop_on_signals():
+        info, left = DistInfo(), False
+        try:
+            info = setup(config.device, config.dist_timeout)
+            result = _train(config, dataset, log, info, state)
+            teardown(info, synchronize=True)  # a peer lost at the last barrier is reported too
+            left = True
+            return result
+        except Interrupted as err:
+            quiet()
+            raise Interrupted(err.signum, state.interrupted(err, info)) from None
+        except (TrainingDiverged, DistributedError, RunLockedError, ValueError, TypeError, OSError):
+            raise
+        except Exception as err:
+            if not info.distributed:
+                raise
+            quiet()  # torchrun's SIGTERM must not replace the message below
+            what = peer_failure(err, info)
+            if what is None:
+                raise
+            raise DistributedError(
+                f"{what}; rank {info.rank} stops during {state.where()}; {state.kept(info)}"
+            ) from None
+        finally:
+            state.close()
+            if not left:
+                with contextlib.suppress(Exception):  # the group may be broken: we fail anyway
+                    teardown(info, synchronize=False)
 
 
-def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) -> TrainResult:
+def _open_folder(config: TrainConfig, info: DistInfo, state: _RunState) -> bool:
+    """Rank 0 opens the run folder (lock, write check, clean-up, resume or not) before
+    anything else; every process learns the outcome. Returns whether the run resumes."""
+    mode, overwrite = resume_plan(config.resume, config.overwrite)
+    folder, error = None, None
+    if info.main:
+        try:
+            folder = RunFolder.open(config.out, mode, overwrite)
+        except Exception as err:  # the other processes hear of it before it is raised
+            error = err
+    ok, resume = broadcast_from_main([error is None, bool(folder and folder.resume)], info)
+    if error is not None:
+        raise error
+    if not ok:
+        raise RunFolderError(f"rank 0 could not open the run folder {config.out}; see its error")
+    state.folder = folder
+    if folder is not None:
+        if folder.lock.previous:
+            _log(
+                f"took over the lock of {config.out} left by pid "
+                f"{folder.lock.previous.get('pid', '?')} (no longer running)",
+                info,
+            )
+        if folder.removed:
+            _log(
+                f"removed {len(folder.removed)} temporary file(s) left in {config.out} by an "
+                "interrupted save",
+                info,
+            )
+    return bool(resume)
+
+
+def _train(
+    config: TrainConfig, dataset: Dataset | None, log, info: DistInfo, state: _RunState
+) -> TrainResult:
     if config.batch_size % info.world:
         raise ValueError(
             f"--batch-size {config.batch_size} is the global batch: it must be "
             f"divisible by the {info.world} processes"
         )
+    out = Path(config.out) if config.out else None
+    resume = _open_folder(config, info, state) if out else False
     if dataset is None:  # the main process loads (and downloads) first
         if info.distributed and not info.main:
-            torch.distributed.barrier()
+            barrier(info)
         dataset = load_dataset(
             config.data,
             data_dir=config.data_dir,
@@ -281,14 +409,13 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
             seed=config.seed,
         )
         if info.distributed and info.main:
-            torch.distributed.barrier()
+            barrier(info)
     if not config.augment and dataset.augment is not None:
         dataset = replace(dataset, augment=None)
     if config.batch_size > len(dataset.y_train):
         raise ValueError(
             f"--batch-size {config.batch_size} exceeds the {len(dataset.y_train)} training samples"
         )
-    out = Path(config.out) if config.out else None
     spec = _spec(config, dataset)
     torch.manual_seed(config.seed)
     model = build_model(spec)
@@ -308,20 +435,26 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
         weight_decay=config.weight_decay,
         nesterov=config.nesterov,
     )
-    start, best, history = 0, -1.0, []
-    if config.resume:
+    start, best, best_epoch, history = 0, -1.0, None, []
+    if resume:
         ckpt = load_checkpoint(out / "last.pt")
         _check_resume(ckpt, config, spec, out / "last.pt")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
         start, best, history = ckpt["epoch"], ckpt.get("best_accuracy", -1.0), ckpt["metrics"]
+        best_epoch = ckpt.get("best_epoch")
+        if state.folder is not None:
+            for note in state.folder.repair(ckpt):
+                _log(note, info)
         if start >= config.epochs:
             _log(
                 f"checkpoint already has {start} epochs (--epochs {config.epochs}); "
                 "nothing to train",
                 info,
             )
+        else:
+            _log(f"resuming from epoch {start} of {config.epochs} ({out / 'last.pt'})", info)
     model.to(info.device)
     stop = (
         config.epochs
@@ -331,6 +464,7 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
     t_total = time.perf_counter()
     net = runner = None
     for epoch in range(start, stop):
+        state.epoch = epoch + 1
         if runner is None or _phase(config, epoch) != _phase(config, epoch - 1):
             runner = None  # drop the previous wrapper (and its DDP hooks) first
             net = _forward_model(model, config, epoch)
@@ -341,8 +475,18 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
         if getattr(net, "noise_source", None) is not None:
             net.noise_source.seed(_noise_seed(config.seed, epoch, info))
         t0 = time.perf_counter()
-        stats = _train_epoch(runner, net, dataset, optimizer, config, epoch, info)
-        test = evaluate(net, dataset, config.eval_batch_size, info)
+        try:
+            stats = _train_epoch(runner, net, dataset, optimizer, config, epoch, info)
+            try:
+                test = evaluate(net, dataset, config.eval_batch_size, info)
+            except ConvergenceError as err:
+                raise _diverged(
+                    f"during the test evaluation of epoch {epoch + 1}: {err}", _IMPLICIT
+                ) from None
+        except TrainingDiverged as err:
+            raise TrainingDiverged(
+                f"{err}; {state.kept(info)}. {getattr(err, 'advice', '')}".rstrip(". ")
+            ) from None
         record = {
             "epoch": epoch + 1,
             "train_loss": stats[0],
@@ -354,9 +498,19 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
         }
         if config.incremental:
             record["steps"] = _phase(config, epoch)
+        record, nonfinite = finite_record(record)
+        if nonfinite and info.main:
+            warnings.warn(
+                f"{', '.join(k.replace('_', ' ') for k in nonfinite)} is "
+                f"{test['loss']} at epoch {epoch + 1}: the model's outputs on the test set are "
+                "not finite (recorded as null; this epoch cannot become best.pt)",
+                NonFiniteMetricWarning,
+                stacklevel=2,
+            )
         history.append(record)
-        improved = test["accuracy"] > best
-        best = max(best, test["accuracy"])
+        improved = not nonfinite and test["accuracy"] > best
+        if improved:
+            best, best_epoch = test["accuracy"], epoch + 1
         if out and info.main:
             ckpt = {
                 "model": model.state_dict(),
@@ -366,21 +520,31 @@ def _train(config: TrainConfig, dataset: Dataset | None, log, info: DistInfo) ->
                 "rng": get_rng_state(),
                 "epoch": epoch + 1,
                 "best_accuracy": best,
+                "best_epoch": best_epoch,  # the epoch best.pt holds: resume repairs from it
                 "metrics": history,
                 "config": _plain(asdict(config)),
                 "world": info.world,
                 "retime": {"steps": record.get("steps")},
             }
-            save_checkpoint(ckpt, out / "last.pt")
-            if improved:
-                copy_atomic(out / "last.pt", out / "best.pt")
-            lines = "".join(json.dumps(r) + "\n" for r in history).encode()
-            write_atomic(out / "metrics.jsonl", lambda fh, data=lines: fh.write(data))
+            state.folder.save_epoch(checkpoint_bytes(ckpt), epoch + 1, improved, history)
         if log and info.main:
             log(record)
+    state.epoch = None
     final = _forward_model(model, config, max(stop - 1, 0))
     accuracy = history[-1]["test_accuracy"] if history else float("nan")
     return TrainResult(final, history, accuracy, time.perf_counter() - t_total, best, info)
+
+
+_LR = "lower --lr or check the data"
+_IMPLICIT = (
+    "lower --lr or the step size h, or use a contractive field (odenets.networks.contraction)"
+)
+
+
+def _diverged(what: str, advice: str) -> TrainingDiverged:
+    err = TrainingDiverged(what)
+    err.advice = advice
+    return err
 
 
 def _check_resume(ckpt: dict, config: TrainConfig, spec: dict, path: Path) -> None:
@@ -443,24 +607,30 @@ def _train_epoch(
         batches,
         desc=f"epoch {epoch + 1}/{config.epochs}",
         leave=False,
-        disable=not (config.progress and info.main),
+        # None: tqdm's own choice, no bar when stderr is not a terminal (a CI or cluster log)
+        disable=None if config.progress and info.main else True,
         file=sys.stderr,
     )
     for step, idx in enumerate(bar):
         x = dataset.x_train[idx].to(info.device)
         x = dataset.prepare(x, None if augment is None else augment[idx])
         y = dataset.y_train[idx].to(info.device)
-        out = runner(x)
-        loss = F.cross_entropy(out, y)
-        value = all_reduce_sum(loss.detach().reshape(1), info) / info.world
-        if not torch.isfinite(value).all():  # the step's one host sync
-            raise TrainingDiverged(
-                f"loss became {value.item()} at epoch {epoch + 1}, step {step + 1}: training "
-                "stopped; the last good checkpoint (previous epoch) is kept. Lower --lr or check "
-                "the data"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        try:
+            out = runner(x)
+            loss = F.cross_entropy(out, y)
+            value = all_reduce_sum(loss.detach().reshape(1), info) / info.world
+            if not torch.isfinite(value).all():  # the step's one host sync
+                raise _diverged(
+                    f"loss became {value.item()} at epoch {epoch + 1}, step {step + 1}: "
+                    "training stopped",
+                    _LR,
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        except ConvergenceError as err:
+            raise _diverged(
+                f"training stopped at epoch {epoch + 1}, step {step + 1}: {err}", _IMPLICIT
+            ) from None
         optimizer.step()
         sums[0] += value[0].double() * len(idx)
         sums[1] += (out.detach().argmax(1) == y).sum()
