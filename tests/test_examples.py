@@ -17,7 +17,7 @@ SMOKE = {
     "mnist1d_compare.py": ["--smoke", "--out", "{out}"],
     "optimizers_and_batch_size.py": ["--smoke", "--out", "{out}"],
     "scheme_transfer.py": ["--smoke"],
-    "unfold_ridge.py": [],
+    "unfold_ridge.py": ["--smoke"],
 }
 # the full digits comparison is `odenets compare` itself, exercised by tests/test_cli_train.py
 NOT_RUN = {"digits_quickstart.py"}

@@ -1,5 +1,6 @@
 """UnfoldedSolver: steps of registered schemes on -grad f; period sharing; bad input."""
 
+import dataclasses
 import math
 
 import pytest
@@ -84,8 +85,10 @@ def test_lasso_solver_is_ista():
 def test_learned_lam_enters_the_gradient():
     problem, batch = _ridge(4)
     solver = unfold.UnfoldedSolver(
-        problem, 2, learn=("h", "lam"), init={"h": 0.01, "lam": [-2.0, 5.0]}
+        problem, 2, learn=("h", "lam"), init={"h": 0.01, "lam": [2.0, 5.0]}
     )
+    with torch.no_grad():
+        solver.lam[0] = -2.0  # training may cross 0: the weight used is |xi_t|
     x = torch.zeros(3, 6, dtype=torch.float64)
     for lam in (2.0, 5.0):  # |xi_t|
         x = x - 0.01 * problem.grad(x, batch.y, lam=lam)
@@ -171,3 +174,106 @@ def test_heavy_ball_coefficients_follow_loaded_state():
     assert not torch.allclose(a(batch.y), b(batch.y))
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(b(batch.y), a(batch.y), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("init", "learn", "error", "match"),
+    [
+        ({"h": math.nan}, ("h",), ValueError, r"init\['h'\] must be finite.*got nan at slot 0"),
+        ({"h": [0.1, math.inf, 0.1, 0.1]}, ("h",), ValueError, "finite.*at slot 1"),
+        ({"h": 0.0}, (), ValueError, r"init\['h'\] must be > 0 .*h = 0 leaves x unchanged"),
+        ({"h": -0.1}, ("h",), ValueError, r"must be >= 0 .*h < 0 climbs f.*got -0.1"),
+        ({"h": -0.1}, (), ValueError, r"must be > 0 .*got -0.1 at slot 0"),
+        ({"h": "a"}, ("h",), TypeError, r"init\['h'\] must be a real number or 4 of them.*'a'"),
+        ({"h": [0.1, "a", 0.1, 0.1]}, ("h",), TypeError, r"init\['h'\].*got str 'a'"),
+        ({"h": []}, ("h",), TypeError, r"init\['h'\].*empty sequence"),
+        ({"h": True}, ("h",), TypeError, r"init\['h'\].*bool True"),
+        ({"h": torch.tensor([1j])}, ("h",), TypeError, r"init\['h'\].*complex"),
+        ({"h": None}, ("h",), TypeError, r"init\['h'\].*NoneType"),
+        ({"lam": -1.0}, (), ValueError, r"init\['lam'\] must be >= 0 \(a ridge weight"),
+        ({"lam": math.nan}, ("h", "lam"), ValueError, r"init\['lam'\] must be finite"),
+        ({"lam": "x"}, ("h", "lam"), TypeError, r"init\['lam'\] must be a real number"),
+    ],
+)
+def test_bad_initial_values_are_refused_with_the_parameter_named(init, learn, error, match):
+    problem, _ = _ridge()
+    with pytest.raises(error, match=match):
+        unfold.UnfoldedSolver(problem, 4, learn=learn, init=init)
+
+
+@pytest.mark.parametrize("scheme", ["lm", "momentum"])
+@pytest.mark.parametrize("beta", [1.0, 1.5, -0.1, math.nan])
+def test_momentum_outside_zero_one_is_refused(scheme, beta):
+    problem, _ = _ridge()
+    match = "must be finite" if math.isnan(beta) else r"must lie in \[0, 1\).*heavy-ball beta"
+    with pytest.raises(ValueError, match=rf"init\['momentum'\] {match}"):
+        unfold.UnfoldedSolver(problem, 4, scheme, init={"momentum": beta})
+
+
+def test_negative_threshold_is_refused_and_a_learned_step_may_start_at_zero():
+    lasso = unfold.Lasso(torch.randn(6, 8, dtype=torch.float64), 0.1)
+    with pytest.raises(ValueError, match=r"init\['threshold'\] must be >= 0 \(a soft threshold"):
+        unfold.UnfoldedSolver(lasso, 3, learn=("h", "threshold"), init={"threshold": -0.01})
+    # the book starts its learned steps at 0: allowed, and the gradient there is not zero
+    problem, batch = _ridge()
+    solver = unfold.UnfoldedSolver(problem, 3, init={"h": 0.0})
+    torch.testing.assert_close(solver(batch.y), torch.zeros(3, 6, dtype=torch.float64))
+    unfold.mse(solver(batch.y), batch.target).backward()
+    assert solver.h.grad[0] != 0
+
+
+def test_per_quantity_periods_validate():
+    problem, _ = _ridge()
+    with pytest.raises(ValueError, match=r"period\['h'\] must be <= steps \(4\)"):
+        unfold.UnfoldedSolver(problem, 4, period={"h": 5})
+    with pytest.raises(ValueError, match=r"period names \['momentum'\], which this solver"):
+        unfold.UnfoldedSolver(problem, 4, period={"h": 2, "momentum": 2})
+    with pytest.raises(TypeError, match="unexpected option"):
+        unfold.UnfoldedSolver(problem, 4, period={"step": 2})
+    with pytest.raises(TypeError, match=r"period\['lam'\] must be an int"):
+        unfold.UnfoldedSolver(problem, 4, period={"lam": 2.0}, learn=("h", "lam"))
+
+
+def test_velocity_heavy_ball_is_the_lm_heavy_ball_with_converted_parameters():
+    """momentum: v <- g v + (1-g) F, x <- x + h v  ==  lm with beta'_t = g_t h_t / h_{t-1},
+    h'_t = (1 - g_t) h_t / (1 - beta'_t), h'_0 = (1 - g_0) h_0."""
+    problem, batch = _ridge(5)
+    h = torch.tensor([0.03, 0.02, 0.025, 0.03, 0.015, 0.02], dtype=torch.float64)
+    g = torch.tensor([0.4, 0.6, 0.3, 0.5, 0.2, 0.7], dtype=torch.float64)
+    velocity = unfold.UnfoldedSolver(
+        problem, 6, "momentum", learn=("h", "momentum"), init={"h": h, "momentum": g}
+    )
+    x, v = torch.zeros(3, 6, dtype=torch.float64), torch.zeros(3, 6, dtype=torch.float64)
+    for t in range(6):  # the velocity recursion by hand
+        v = g[t] * v + (1 - g[t]) * -problem.grad(x, batch.y)
+        x = x + h[t] * v
+    torch.testing.assert_close(velocity(batch.y), x)
+    beta = torch.cat([torch.zeros(1, dtype=torch.float64), g[1:] * h[1:] / h[:-1]])
+    h_lm = (1 - g) * h / (1 - beta)
+    two_step = unfold.UnfoldedSolver(problem, 6, "lm", init={"h": h_lm, "momentum": beta})
+    torch.testing.assert_close(
+        velocity(batch.y, trajectory=True), two_step(batch.y, trajectory=True)
+    )
+    # beta trains through the scheme's coefficient gamma
+    unfold.mse(velocity(batch.y), batch.target).backward()
+    assert velocity.momentum.grad.abs().min() > 0 and {"h", "momentum"} == {
+        n for n, _ in velocity.named_parameters()
+    }
+
+
+def test_momentum_follows_the_scheme_coefficient_not_its_name():
+    """Any history-threading scheme with a coefficient 'k' takes the heavy-ball beta as k = -beta;
+    a history-threading scheme without one (ab2) refuses it, naming the usable schemes."""
+    from odenets.numerics.schemes import get_scheme, register_scheme, unregister_scheme
+
+    problem, batch = _ridge(6)
+    lm = get_scheme("lm")
+    register_scheme(dataclasses.replace(lm, name="my_heavy_ball"))
+    try:
+        mine = unfold.UnfoldedSolver(problem, 4, "my_heavy_ball", init={"momentum": 0.5})
+        ref = unfold.UnfoldedSolver(problem, 4, "lm", init={"momentum": 0.5})
+        torch.testing.assert_close(mine(batch.y), ref(batch.y), rtol=0, atol=0)
+    finally:
+        unregister_scheme("my_heavy_ball")
+    with pytest.raises(ValueError, match=r"usable: \[.*'lm', 'momentum'.*\]; got scheme='ab2'"):
+        unfold.UnfoldedSolver(problem, 4, "ab2", learn=("h", "momentum"))

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import check_number, unknown_name
+from ..numerics.schemes import get_scheme
 from .model_info import ModelInfo
 from .nets import SolverNet
 from .noise import StochasticDepth, get_noise
@@ -157,12 +158,18 @@ def model_info(name: str) -> ModelInfo:
     return _INFO[name]
 
 
+#: Recipe entries that are settings of the recipe's scheme.
+_SCHEME_SETTINGS = ("coefficients", "options", "learn")
+
+
 class Preset:
     """A built-in preset: ``SolverNet(**recipe, **overrides)``.
 
     ``drop_path_rate`` (timm) sets the death rate ``1 - p_L`` of the last block of a recipe
     with stochastic depth, keeping the recipe's schedule; on a recipe without it, any rate but
-    0 is a ``ValueError``.
+    0 is a ``ValueError``. Overriding ``scheme`` with another scheme drops the recipe's
+    settings of its own scheme (``coefficients``, ``options``, ``learn``) unless they are
+    overridden too: they belong to the preset's scheme.
     """
 
     def __init__(self, name: str, doc: str, recipe: Mapping[str, Any]) -> None:
@@ -195,6 +202,13 @@ class Preset:
                     f"{rate:g} to set (its blocks are {recipe.get('scheme', 'euler')!r} steps); "
                     f"presets with stochastic depth: {', '.join(sorted(with_sd))}"
                 )
+        scheme = overrides.get("scheme")
+        if (
+            scheme is not None
+            and get_scheme(scheme).name != get_scheme(recipe.get("scheme", "euler")).name
+        ):
+            for key in _SCHEME_SETTINGS:
+                recipe.pop(key, None)
         return SolverNet(**{**recipe, **overrides})
 
     def __repr__(self) -> str:

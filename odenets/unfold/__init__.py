@@ -3,8 +3,9 @@ scheme on the gradient flow ``F = -grad f`` of a known objective, with only the 
 parameters learned.
 
 ``UnfoldedSolver(problem, steps, "euler")`` is DU-GD (learned step ``h_t`` per iteration,
-optionally shared with a period), ``"lm"`` is the heavy ball, any other explicit scheme works
-unchanged, and a :class:`Lasso` problem turns each step into forward-backward splitting
+optionally shared with a period, per quantity), ``"lm"`` and ``"momentum"`` are the heavy ball
+(two-step and velocity form), any other explicit scheme works unchanged, and a
+:class:`Lasso` problem turns each step into forward-backward splitting
 (unfolded ISTA). Baselines (constant step, Chebyshev steps, heavy ball, conjugate gradient) run
 on the same problem instances.
 """
@@ -21,6 +22,7 @@ from .baselines import (
     heavy_ball_solver,
 )
 from .problems import (
+    DATA,
     Batch,
     Lasso,
     LeastSquares,
@@ -30,11 +32,14 @@ from .problems import (
     RidgeRegression,
     soft_threshold,
 )
-from .solver import LEARNABLE, UnfoldedSolver
-from .training import TrainingHistory, mse, train_end_to_end, train_incremental
+from .solver import LEARNABLE, MOMENTUM_COEFFICIENTS, UnfoldedSolver, momentum_coefficient
+from .training import UPDATES, TrainingHistory, mse, train_end_to_end, train_incremental
 
 __all__ = [
+    "DATA",
     "LEARNABLE",
+    "MOMENTUM_COEFFICIENTS",
+    "UPDATES",
     "Batch",
     "Lasso",
     "LeastSquares",
@@ -53,6 +58,7 @@ __all__ = [
     "constant_step",
     "heavy_ball_parameters",
     "heavy_ball_solver",
+    "momentum_coefficient",
     "mse",
     "soft_threshold",
     "train_end_to_end",

@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .._validate import check_int, check_number
+from .._validate import check_choice, check_int, check_number
 from ..numerics.gradient import GradientField
 
 __all__ = [
+    "DATA",
     "Batch",
     "Lasso",
     "LeastSquares",
@@ -28,6 +29,10 @@ __all__ = [
     "RidgeRegression",
     "soft_threshold",
 ]
+
+
+#: How :meth:`LeastSquares.sample` draws data: ``y = A x (+ noise)`` or ``y ~ N(0, I)``.
+DATA = ("signal", "gaussian")
 
 
 class Batch(NamedTuple):
@@ -297,12 +302,37 @@ class LeastSquares(Problem):
         return float(self._eig[0].clamp_min(0)) + lam, float(self._eig[-1]) + lam
 
     def sample(
-        self, batch: int, generator: torch.Generator | None = None, *, noise_std: float = 0.0
+        self,
+        batch: int,
+        generator: torch.Generator | None = None,
+        *,
+        noise_std: float = 0.0,
+        data: str = "signal",
     ) -> Batch:
-        """Signals ``x ~ N(0, I)``, data ``y = A x + noise_std w``; the target is the exact
-        minimiser for ``y`` (not the signal)."""
+        """Draw a batch of data and its exact minimisers (the target, not the signal).
+
+        Args:
+            batch: the number of samples ``K``.
+            generator: the random generator (None: torch's global one).
+            noise_std: for ``data="signal"``, the standard deviation of the added noise ``w``.
+            data: ``"signal"``: signals ``x ~ N(0, I_n)``, data ``y = A x + noise_std w``
+                (``Cov(A^T y) = (A^T A)^2 + noise_std^2 A^T A``); ``"gaussian"``: data
+                ``y ~ N(0, I_m)`` with no model behind them (``Cov(A^T y) = A^T A``), the
+                mini-batches of Wadayama's book (ch. 3, DU-GD on ridge regression).
+        """
         check_int("batch", batch, 1)
+        check_choice("data", data, DATA)
         noise_std = check_number("noise_std", noise_std)
+        if noise_std < 0:
+            raise ValueError(f"noise_std must be >= 0 (a standard deviation), got {noise_std}")
+        if data == "gaussian":
+            if noise_std:
+                raise ValueError(
+                    "noise_std adds noise to y = A x; data='gaussian' draws y ~ N(0, I) "
+                    f"directly, so noise_std must be 0, got {noise_std}"
+                )
+            y = torch.randn(batch, self.rows, generator=generator, dtype=self.A.dtype)
+            return Batch(y, self.solution(y))
         x = torch.randn(batch, self.dim, generator=generator, dtype=self.A.dtype)
         y = x @ self.A.T
         if noise_std:
@@ -314,9 +344,10 @@ class RidgeRegression(LeastSquares):
     """``f(x; y) = 1/2 ||A x - y||^2 + lam/2 ||x||^2``; gradient ``(A^T A + lam I) x - A^T y``,
     exact minimiser ``x_opt = (A^T A + lam I)^{-1} A^T y``.
 
-    This is the problem of Wadayama's deep-unfolding book (ch. 3, DU-GD): its Hessian has
-    spectrum ``[lmin(A^T A) + lam, lmax(A^T A) + lam]``. ``lam`` may be overridden per
-    iteration by an unfolded solver (``learn=("h", "lam")``).
+    This is the problem of Wadayama's deep-unfolding book (ch. 3, DU-GD; its mini-batches are
+    ``sample(..., data="gaussian")``): its Hessian has spectrum
+    ``[lmin(A^T A) + lam, lmax(A^T A) + lam]``. ``lam`` may be overridden per iteration by an
+    unfolded solver (``learn=("h", "lam")``).
 
     Args:
         A: the ``(m, n)`` matrix.

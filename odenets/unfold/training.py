@@ -1,11 +1,23 @@
 """Training the step parameters of an unfolded solver: incremental and end-to-end.
 
-Incremental training (Wadayama's book, ch. 3): for ``t = 1..T`` the ``t``-iteration network is
-trained on fresh mini-batches, starting from the parameters the ``(t-1)``-iteration network
-ended with, with loss ``||x_t - x_target||^2 / K`` (squared error summed over the
-coordinates, averaged over the ``K`` samples). Parameters of iterations not yet unrolled get
-no gradient and keep their initial values. End-to-end training optimises the ``T``-iteration
-loss from the start. Both use Adam with a learning rate per parameter kind.
+Incremental training (Wadayama's book, ch. 3): for ``t = 1..T`` (the *generations*) the
+``t``-iteration network is trained for ``inner_steps`` Adam steps on fresh mini-batches,
+starting from the parameters the ``(t-1)``-iteration network ended with, with loss
+``||x_t - x_target||^2 / K`` (squared error summed over the coordinates, averaged over the
+``K`` samples). Parameters of iterations not yet unrolled get no gradient and keep their
+initial values. End-to-end training optimises the ``T``-iteration loss from the start.
+
+Both use Adam (elementwise, so one optimiser per learned quantity is the same as one with a
+group each), with these settings of the recipe:
+
+* a learning rate per quantity (``lr``, ``lr_lam``, ...);
+* ``eps``: Adam's ``epsilon`` (odenets: 1e-30; the book's Flux ``ADAM``: 1e-8);
+* ``reset``: forget Adam's moments at every new depth (odenets) or keep one Adam for the
+  whole run (the book);
+* ``update``: ``"joint"`` — one gradient of the loss in every learned quantity, one step of
+  each (odenets); ``"alternating"`` — per mini-batch, a gradient step of each quantity in the
+  order of ``solver.learn``, each on the loss recomputed after the previous one's step, on the
+  same batch (the book: first the steps ``eta``, then ``xi``).
 """
 
 from __future__ import annotations
@@ -22,11 +34,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .._validate import check_int, check_number
+from .._validate import check_choice, check_int, check_number
 from .problems import Batch
 from .solver import UnfoldedSolver
 
-__all__ = ["TrainingHistory", "mse", "train_end_to_end", "train_incremental"]
+__all__ = ["UPDATES", "TrainingHistory", "mse", "train_end_to_end", "train_incremental"]
+
+#: How the learned quantities take their steps on one mini-batch (see the module docstring).
+UPDATES = ("joint", "alternating")
 
 
 @dataclass
@@ -68,14 +83,32 @@ def _unpack(batch: Any) -> Batch:
     )
 
 
-def _optimizer(
-    solver: UnfoldedSolver, lr: float, rates: dict[str, float | None]
-) -> torch.optim.Adam:
+def _optimizers(
+    solver: UnfoldedSolver, lr: float, rates: dict[str, float | None], eps: float, update: str
+) -> list[torch.optim.Adam]:
+    """One Adam for all learned quantities (``joint``) or one per quantity, in the order of
+    ``solver.learn`` (``alternating``)."""
     groups = []
     for name in solver.learn:
         rate = rates.get(name)
         groups.append({"params": [getattr(solver, name)], "lr": lr if rate is None else rate})
-    return torch.optim.Adam(groups, lr=lr, eps=1e-30)
+    if update == "joint":
+        return [torch.optim.Adam(groups, lr=lr, eps=eps)]
+    return [torch.optim.Adam([group], lr=lr, eps=eps) for group in groups]
+
+
+def _check_settings(lr: float, rates: dict, eps: float, reset: bool, update: str) -> None:
+    check_number("lr", lr, positive=True)
+    for name, rate in rates.items():
+        if rate is not None:
+            check_number(f"lr_{name}", rate, positive=True)
+    check_number("eps", eps, positive=True)
+    if not isinstance(reset, bool):
+        raise TypeError(
+            f"reset must be a bool (True: fresh Adam moments at every depth; False: one Adam "
+            f"for the whole run), got {type(reset).__name__} {reset!r}"
+        )
+    check_choice("update", update, UPDATES)
 
 
 def _fit(
@@ -84,6 +117,7 @@ def _fit(
     plan: list[tuple[int, int, float]],
     lr: float,
     rates: dict[str, float | None],
+    settings: dict[str, Any],
     progress: bool,
     desc: str,
 ) -> TrainingHistory:
@@ -93,11 +127,9 @@ def _fit(
         raise ValueError("the solver has nothing to learn (learn=()); nothing to train")
     if not callable(sample):
         raise TypeError(f"sample must be a callable returning a Batch, got {type(sample).__name__}")
-    check_number("lr", lr, positive=True)
-    for name, rate in rates.items():
-        if rate is not None:
-            check_number(f"lr_{name}", rate, positive=True)
-    opt = _optimizer(solver, lr, rates)
+    _check_settings(lr, rates, **settings)
+    opts = _optimizers(solver, lr, rates, settings["eps"], settings["update"])
+    groups = [group for opt in opts for group in opt.param_groups]
     history = TrainingHistory()
     good = {k: v.detach().clone() for k, v in solver.state_dict().items()}
     start = time.perf_counter()
@@ -111,33 +143,38 @@ def _fit(
     try:
         for t, inner, decay in plan:
             history.iterations.append(t)
-            opt.state.clear()  # a new depth is a new loss scale: forget Adam's moments
-            base = [group["lr"] for group in opt.param_groups]
+            if settings["reset"]:  # a new depth is a new loss scale: forget Adam's moments
+                for opt in opts:
+                    opt.state.clear()
+            base = [group["lr"] for group in groups]
             losses: list[float] = []
             history.losses.append(losses)
             for i in range(inner):
                 if decay != 1:  # geometric decay from lr to lr * decay over this stage
-                    for group, lr0 in zip(opt.param_groups, base, strict=True):
+                    for group, lr0 in zip(groups, base, strict=True):
                         group["lr"] = lr0 * decay ** (i / max(inner - 1, 1))
                 batch = _unpack(sample())
-                opt.zero_grad(set_to_none=True)
-                loss = mse(solver(batch.y, batch.x0, iterations=t), batch.target)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    solver.load_state_dict(good)
-                    history.stopped = (
-                        f"loss became {value} at t={t} after {len(losses)} inner steps; "
-                        "kept the last good parameters (try a smaller lr)"
-                    )
-                    warnings.warn(history.stopped, RuntimeWarning, stacklevel=3)
-                    return history
-                loss.backward()
-                # the parameters that gave this finite loss; the step below may break them
-                good = {k: v.detach().clone() for k, v in solver.state_dict().items()}
-                opt.step()
-                losses.append(value)
+                first = None
+                for opt in opts:  # joint: one; alternating: one per quantity, in turn
+                    opt.zero_grad(set_to_none=True)
+                    loss = mse(solver(batch.y, batch.x0, iterations=t), batch.target)
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        solver.load_state_dict(good)
+                        history.stopped = (
+                            f"loss became {value} at t={t} after {len(losses)} inner steps; "
+                            "kept the last good parameters (try a smaller lr)"
+                        )
+                        warnings.warn(history.stopped, RuntimeWarning, stacklevel=3)
+                        return history
+                    first = value if first is None else first
+                    loss.backward()
+                    # the parameters that gave this finite loss; the step below may break them
+                    good = {k: v.detach().clone() for k, v in solver.state_dict().items()}
+                    opt.step()
+                losses.append(first)
                 bar.update()
-            for group, lr0 in zip(opt.param_groups, base, strict=True):
+            for group, lr0 in zip(groups, base, strict=True):
                 group["lr"] = lr0
             bar.set_postfix(t=t, loss=f"{losses[-1]:.3g}" if losses else "-")
     finally:
@@ -157,6 +194,9 @@ def train_incremental(
     lr_threshold: float | None = None,
     final_steps: int = 0,
     final_decay: float = 0.01,
+    eps: float = 1e-30,
+    reset: bool = True,
+    update: str = "joint",
     progress: bool = False,
 ) -> TrainingHistory:
     """Incremental training: stage ``t = 1..steps`` trains the ``t``-iteration network for
@@ -177,6 +217,14 @@ def train_incremental(
             depth 50 the loss is so ill-conditioned in the steps that a constant Adam rate
             keeps jittering around the optimum instead of settling.
         final_decay: the learning-rate factor reached at the end of the final steps.
+        eps: Adam's ``epsilon``, ``> 0``. The default 1e-30 keeps Adam a sign-like step when
+            the gradients are far below 1e-8 (at MSE ~1e-11); the book's Flux ``ADAM`` uses
+            1e-8 (torch's default as well).
+        reset: ``True``: fresh Adam moments at every depth (the depth-1 gradients are ~1e11
+            times those at depth 50 here, and a remembered second moment stalls the steps);
+            ``False``: one Adam for the whole run (the book).
+        update: ``"joint"`` or ``"alternating"`` (the book: a step of ``h`` then one of
+            ``lam`` on the same batch); see the module docstring.
         progress: show a tqdm bar on stderr.
 
     Returns:
@@ -190,7 +238,8 @@ def train_incremental(
     if final_steps:
         plan.append((solver.steps, final_steps, final_decay))
     rates = {"lam": lr_lam, "momentum": lr_momentum, "threshold": lr_threshold}
-    return _fit(solver, sample, plan, lr, rates, progress, "incremental")
+    settings = {"eps": eps, "reset": reset, "update": update}
+    return _fit(solver, sample, plan, lr, rates, settings, progress, "incremental")
 
 
 def train_end_to_end(
@@ -203,6 +252,8 @@ def train_end_to_end(
     lr_momentum: float | None = None,
     lr_threshold: float | None = None,
     decay: float = 1.0,
+    eps: float = 1e-30,
+    update: str = "joint",
     progress: bool = False,
 ) -> TrainingHistory:
     """End-to-end training: ``steps`` Adam steps on the loss of the full-depth network (the
@@ -210,4 +261,6 @@ def train_end_to_end(
     steps = check_int("steps", steps, 1)
     rates = {"lam": lr_lam, "momentum": lr_momentum, "threshold": lr_threshold}
     decay = check_number("decay", decay, positive=True)
-    return _fit(solver, sample, [(solver.steps, steps, decay)], lr, rates, progress, "end-to-end")
+    settings = {"eps": eps, "reset": True, "update": update}
+    plan = [(solver.steps, steps, decay)]
+    return _fit(solver, sample, plan, lr, rates, settings, progress, "end-to-end")

@@ -7,7 +7,8 @@ the axes, integer iteration ticks, 300 dpi raster / vector output by suffix):
 - ``seed``: the learned step of each unrolled iteration (bars) against the optimal first step
   and the plain GD step; iterations to ``|f'(x)| < tol`` for plain GD and the unfolded one.
 - ``ridge``: error against iteration for every method (log); one period of the learned steps
-  next to the Chebyshev steps; the learned ridge weight per slot when it was learned.
+  next to the Chebyshev steps; the learned ridge weight per iteration when it was learned —
+  one column per training recipe for a side-by-side result (``{"recipes": {...}}``).
 - ``quadratic``: error against iteration (log); the learned GD and heavy-ball steps; the
   learned momentum.
 - ``lasso``: NMSE (dB) against iteration for unfolded ISTA and ISTA, with ISTA's NMSE after
@@ -137,38 +138,63 @@ def _error_panel(ax, result: Mapping[str, Any], key: str) -> dict[str, dict[str,
 
 def _series(ax, ys, style: dict, label: str, x=None) -> None:
     x = list(range(len(ys))) if x is None else x
-    ax.plot(x, ys, **style, label=label)
+    ax.plot(x, ys, **style, markevery=max(1, len(ys) // 12), label=label)
+
+
+def _ridge_columns(result: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """``{recipe: result}`` for a comparison (``{"recipes": ...}``) or a single run."""
+    if "recipes" in result:
+        return dict(result["recipes"])
+    return {result.get("recipe", {}).get("name", "ridge"): result}
 
 
 def _ridge_figure(result: Mapping[str, Any]):
-    period = len(result["chebyshev_steps"])
-    lam = "lam_values" in result
-    fig, axes = new_figure(rows=(1, 2 if lam else 1), row_heights=(3, 2), width=7.0, height=5.6)
-    styles = _error_panel(axes[0], result, "mse")
-    legend_outside(axes[0])
-    hx = axes[1]
-    slots = list(range(period))
-    _series(hx, result["steps"][:period], styles["du_gd"], "DU-GD", slots)
-    _series(hx, result["chebyshev_steps"], styles["chebyshev"], "Chebyshev", slots)
-    if lam:
-        _series(hx, result["lam_steps"][:period], styles["du_gd_lam"], "DU-GD with λ", slots)
-    hx.set(
-        xlabel=f"slot k (iteration t = k mod {period})",
-        ylabel="step size h_k",
-        title=f"one period of the steps (T = {period})",
+    columns = _ridge_columns(result)
+    lam = any("lam_values" in r for r in columns.values())
+    n = len(columns)
+    fig, axes = new_figure(
+        3 if lam else 2,
+        n,
+        width=3.6 * n + 2.6,
+        height=7.6 if lam else 5.6,
+        gridspec_kw={"height_ratios": (3, 2, 2) if lam else (3, 2)},
     )
-    legend_outside(hx)
-    if lam:
-        lx = axes[2]
-        _series(lx, result["lam_values"][:period], styles["du_gd_lam"], "_DU-GD with λ", slots)
-        lx.set(
+    for j, (name, r) in enumerate(columns.items()):
+        column = axes[j::n]
+        period = len(r["chebyshev_steps"])
+        styles = _error_panel(column[0], r, "mse")
+        if n > 1:
+            column[0].set_title(f"recipe '{name}': error vs iteration")
+        hx = column[1]
+        slots = list(range(period))
+        _series(hx, r["steps"][:period], styles["du_gd"], "DU-GD", slots)
+        _series(hx, r["chebyshev_steps"], styles["chebyshev"], "Chebyshev", slots)
+        if "lam_steps" in r:
+            _series(hx, r["lam_steps"][:period], styles["du_gd_lam"], "DU-GD with λ", slots)
+        hx.set(
             xlabel=f"slot k (iteration t = k mod {period})",
-            ylabel="λ_k",
-            title="learned ridge weight λ",
+            ylabel="step size h_k",
+            title=f"one period of the steps (T = {period})",
         )
-    for ax in axes[1:]:
-        integer_axis(ax.xaxis)
+        if lam:
+            lx = column[2]
+            if "lam_values" in r:
+                _series(lx, r["lam_values"], styles["du_gd_lam"], "DU-GD with λ")
+            lx.axhline(r.get("recipe", {}).get("lam", 3.0), **_REFERENCE, label="problem's λ")
+            lx.set(
+                xlabel="iteration t",
+                ylabel="λ_t = |ξ_t|",
+                title="learned ridge weight",
+            )
+        if j == n - 1:
+            for ax in column:
+                legend_outside(ax)
+        for ax in column[1:]:
+            integer_axis(ax.xaxis)
     return fig
+
+
+_REFERENCE = {"color": REFERENCE_COLOR, "linestyle": ":", "linewidth": 1.2}
 
 
 def _quadratic_figure(result: Mapping[str, Any]):
