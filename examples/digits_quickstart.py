@@ -1,4 +1,4 @@
-"""Quickstart: ResNet (Euler), FractalNet-style RK2 (Heun) and LM-ResNet on the 8x8 digits.
+"""Quickstart: ResNet (Euler), an RK2 (Heun) network and LM-ResNet on the 8x8 digits.
 
 The same comparison as ``odenets compare``: one small SolverNet per scheme, same depth,
 widths and recipe, on 5 paired seeds; accuracy with 95% intervals and the paired verdict

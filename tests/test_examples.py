@@ -13,6 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # example -> its fast arguments ("{out}" becomes a temporary folder)
 SMOKE = {
     "cifar10_resnet_vs_lm.py": ["--smoke", "--out", "{out}"],
+    "fractalnet_columns.py": ["--smoke"],
     "mnist1d_compare.py": ["--smoke", "--out", "{out}"],
     "optimizers_and_batch_size.py": ["--smoke", "--out", "{out}"],
     "scheme_transfer.py": ["--smoke"],

@@ -28,7 +28,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning"),
 ]
 
-ATOL = 1e-6  # float32
+ATOL = 1e-6  # float32, relative to the largest output when that is above 1 (the Hamiltonian
+# presets keep their authors' initialisation: F != 0 at the start, logits of O(10-100))
 
 
 @functools.cache
@@ -43,6 +44,8 @@ def _reduced(name: str) -> nn.Module:
     """The preset with two residual units per stage (its scheme, field, widths, tying and
     noise kept): tracing and export cost grows with the number of blocks, not what they do."""
     full = _preset(name)
+    if getattr(full, "scheme", None) is None:  # not a scheme net (FractalNet): narrower
+        return _perturb_all(on.create_model(name, widths=(4,) * len(full.widths))).eval()
     depth = on.valid_depths(full.field_name, len(full.widths), scheme=full.scheme)[1]
     if depth >= full.depth:
         return full
@@ -75,7 +78,14 @@ def _same_outputs(copied: nn.Module, original: nn.Module, x: torch.Tensor | None
     x = _inputs(original) if x is None else x
     expected = original(x)
     assert torch.isfinite(expected).all()
-    torch.testing.assert_close(copied(x), expected, rtol=0, atol=ATOL)
+    scale = max(1.0, float(expected.abs().max()))
+    torch.testing.assert_close(copied(x), expected, rtol=0, atol=ATOL * scale)
+
+
+def _family(model: nn.Module) -> str:
+    """The family of the preset's scheme (the class name of a net that has none: FractalNet)."""
+    scheme = getattr(model, "scheme", None)
+    return type(model).__name__ if scheme is None else scheme.family
 
 
 def _noise_kind(model: nn.Module) -> str:
@@ -88,7 +98,7 @@ def _noise_kind(model: nn.Module) -> str:
         ),
         None,
     )
-    return model.scheme.family + (f"+{noise}" if noise else "")
+    return _family(model) + (f"+{noise}" if noise else "")
 
 
 def _representatives() -> dict[str, str]:
@@ -257,7 +267,7 @@ def test_torch_export(name):
 
 
 def test_representatives_cover_every_family_of_the_presets():
-    families = {_preset(n).scheme.family for n in MODELS}
+    families = {_family(_preset(n)) for n in MODELS}
     assert {kind.split("+")[0] for kind in REPRESENTATIVES} == families
     assert {"explicit_rk", "multistep", "implicit", "coupled", "stochastic"} <= families
 

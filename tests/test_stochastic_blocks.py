@@ -175,6 +175,39 @@ def test_independent_backward_coefficient():
             assert beta1 == pytest.approx(eta)
 
 
+def test_shake_shake_image_draws_alpha_and_beta_per_sample():
+    """Gastaldi's Shake-Shake-Image: x + alpha F1 + (1 - alpha) F2 forward and gradients beta,
+    1 - beta to the branches, alpha and beta independent U(0, 1) per sample (in this order from
+    the block's source); evaluation uses 1/2 for both."""
+
+    class Scale(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c = c
+
+        def forward(self, x):
+            return self.c * x
+
+    a, b = 2.0, -1.0
+    block = on.StochasticBlock(
+        "euler_maruyama",
+        [Scale(a), Scale(b)],
+        on.ShakeShake(independent_backward=True),
+        source=on.NoiseSource(11),
+    ).train()
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    out = block(x)
+    out.sum().backward()
+    g = torch.Generator().manual_seed(11)
+    alpha, beta = torch.rand(6, generator=g).double(), torch.rand(6, generator=g).double()
+    # out = x (1 + alpha a + (1 - alpha) b); d out / d x = 1 + beta a + (1 - beta) b
+    torch.testing.assert_close(out, x * (1 + alpha * a + (1 - alpha) * b)[:, None])
+    torch.testing.assert_close(x.grad[:, 0], 1 + beta * a + (1 - beta) * b)
+    assert alpha.std() > 0.1 and (alpha - beta).abs().min() > 1e-3
+    block.eval()
+    torch.testing.assert_close(block(x), x * (1 + (a + b) / 2))
+
+
 def test_linear_survival_schedule():
     assert linear_survival(1, 0.5) == [0.5]  # correct at depth 1
     ps = linear_survival(54, 0.5)

@@ -28,14 +28,19 @@ __all__ = [
     "FieldSpec",
     "HamiltonianField",
     "MLPField",
+    "PreActBottleneckTFField",
     "PreActField",
+    "PreActTFField",
     "ResidualField",
     "ShakeBranch",
+    "TFSameConv1d",
+    "TFSameConv2d",
     "conv_layer",
     "get_field",
     "list_fields",
     "norm_layer",
     "register_field",
+    "tf_same_conv",
     "unregister_field",
 ]
 
@@ -216,13 +221,115 @@ class HamiltonianField(ResidualField):
         }[dims]
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn2.weight)
-        nn.init.zeros_(self.bn2.bias)
+        """Start at ``F = 0`` with a live gradient: ``K = 0`` and BN2's shift 1 (BN2 then
+        outputs 1, ReLU passes it, ``K^T`` of it is 0, and the gradient reaches ``K`` through
+        ``K^T``). Zeroing BN2's scale and shift instead would stop every gradient
+        (``ReLU'(0) = 0``): the field would stay 0 for ever. Since ``K`` and ``K^T`` share one
+        kernel there is no zero start as good as a random ``K``: the Hamiltonian presets keep
+        the authors' initialisation (``SolverNet(zero_init=False)``; docs/reversible.md)."""
+        nn.init.zeros_(self.conv.weight)
+        nn.init.ones_(self.bn2.bias)
+
+    def drop_input_norm(self) -> None:
+        """Skip ``BN1``: ``F(z) = ± K^T σ(BN2(K z))`` (the first block of Chang et al.'s
+        networks, whose input the stem has just normalised)."""
+        self.bn1 = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         kz = torch.relu(self.bn2(self.conv(self.bn1(x))))
         out = self._transpose(kz, self.conv.weight, padding=self.conv.padding)
         return out if self.sign > 0 else -out
+
+
+class _TFSamePadding:
+    """Pads the input as TensorFlow's ``"SAME"`` before the convolution (see
+    :func:`tf_same_conv`)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        pads: list[int] = []
+        for n, k, s in reversed(list(zip(x.shape[2:], self.kernel_size, self.stride, strict=True))):
+            out = -(-n // s)
+            total = max((out - 1) * s + k - n, 0)
+            pads += [total // 2, total - total // 2]
+        return self._conv_forward(torch.nn.functional.pad(x, pads), self.weight, self.bias)
+
+
+class TFSameConv1d(_TFSamePadding, nn.Conv1d):
+    """``nn.Conv1d`` (no padding of its own) padded as TensorFlow's ``"SAME"``."""
+
+
+class TFSameConv2d(_TFSamePadding, nn.Conv2d):
+    """``nn.Conv2d`` (no padding of its own) padded as TensorFlow's ``"SAME"``."""
+
+
+def tf_same_conv(dims: int, cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Module:
+    """A bias-free convolution padded as TensorFlow's ``"SAME"``: the output has
+    ``ceil(n / stride)`` positions and the total padding ``max((out - 1) stride + k - n, 0)``
+    is split with the odd pixel at the end (bottom / right). At stride 2 on an even size a 3x3
+    kernel is padded ``(0, 1)``, not ``(1, 1)`` as a PyTorch ``padding=1`` convolution, so the
+    sampled positions differ by one pixel. Where the two agree (stride 1 with an odd kernel, or
+    a 1x1 kernel) this is :func:`conv_layer`, otherwise a :class:`TFSameConv2d` /
+    :class:`TFSameConv1d` (an ``nn.Conv2d`` / ``nn.Conv1d``: same weight, same init)."""
+    if (stride == 1 and kernel % 2) or kernel == 1:
+        return conv_layer(dims, cin, cout, kernel, stride)
+    conv = {1: TFSameConv1d, 2: TFSameConv2d}[dims]
+    return conv(cin, cout, kernel, stride=stride, padding=0, bias=False)
+
+
+class PreActTFField(PreActField):
+    """BN-ReLU-conv3x3-BN-ReLU-conv3x3 padded as TensorFlow's ``"SAME"``: the pre-activation
+    branch of the TensorFlow RevNet code (Gomez et al. 2017, renmengye/revnet-public), whose
+    strided conv pads only at the end (:func:`tf_same_conv`). Field ``"preact_tf"``; 2 layers.
+    BatchNorm settings (eps 1e-3 in that code) are the network's (``SolverNet(norm=...)``)."""
+
+    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2):
+        super().__init__(in_channels, out_channels, stride=stride, dims=dims)
+        self.conv1 = tf_same_conv(dims, self.in_channels, self.out_channels, 3, self.stride)
+        self.zero_init_last()
+
+    def drop_input_norm(self) -> None:
+        """Start with the convolution (the reference's ``no_activation`` first unit)."""
+        self.bn1 = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.bn1 is not None:
+            x = torch.relu(self.bn1(x))
+        return self.conv2(torch.relu(self.bn2(self.conv1(x))))
+
+
+class PreActBottleneckTFField(ResidualField):
+    """BN-ReLU-conv1x1(stride)-BN-ReLU-conv3x3-BN-ReLU-conv1x1 with a 4x narrower middle: the
+    pre-activation bottleneck of the TensorFlow ResNet / RevNet code (RevNet-164, Gomez et al.
+    2017), with the stride on the first 1x1 convolution. Field ``"preact_bottleneck_tf"``;
+    3 layers."""
+
+    layers = 3
+
+    def __init__(self, in_channels, out_channels=None, *, stride=1, dims=2):
+        super().__init__(in_channels, out_channels, stride=stride, dims=dims)
+        c_in, c_out = self.in_channels, self.out_channels
+        mid = max(1, c_out // 4)
+        self.bn1 = norm_layer(dims, c_in)
+        self.conv1 = conv_layer(dims, c_in, mid, 1, self.stride)
+        self.bn2 = norm_layer(dims, mid)
+        self.conv2 = conv_layer(dims, mid, mid, 3)
+        self.bn3 = norm_layer(dims, mid)
+        self.conv3 = conv_layer(dims, mid, c_out, 1)
+        self.zero_init_last()
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv3.weight)
+
+    def drop_input_norm(self) -> None:
+        """Start with the convolution (the reference's ``no_activation`` first unit)."""
+        self.bn1 = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.bn1 is not None:
+            x = torch.relu(self.bn1(x))
+        x = torch.relu(self.bn2(self.conv1(x)))
+        x = torch.relu(self.bn3(self.conv2(x)))
+        return self.conv3(x)
 
 
 @dataclass(frozen=True)
@@ -333,3 +440,5 @@ register_field("bottleneck", BottleneckField)
 register_field("mlp", MLPField, vector=True)
 register_field("shake", ShakeBranch)
 register_field("hamiltonian", HamiltonianField)
+register_field("preact_tf", PreActTFField)
+register_field("preact_bottleneck_tf", PreActBottleneckTFField)

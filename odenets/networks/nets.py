@@ -17,21 +17,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validate import check_choice, check_int, check_number
+from .._validate import check_choice, check_int, check_number, check_options
 from ..numerics.schemes import Scheme, get_scheme, list_schemes
 from .blocks import SchemeBlock
 from .fields import conv_layer, get_field, norm_layer
 from .noise import NoiseModel, NoiseSource
 from .retime import retime
 from .shortcuts import list_shortcuts
-from .stages import TIES, build_stages, units_per_stage
+from .stages import TIES, TRANSITIONS, StepThenShortcut, build_stages, units_per_stage
 
 __all__ = [
     "HEADS",
+    "NORM_OPTIONS",
     "PROJECTIONS",
     "PROJECT_AT",
     "STEMS",
     "TIES",
+    "TRANSITIONS",
     "SolverNet",
     "count_field_calls",
     "count_parameters",
@@ -39,8 +41,9 @@ __all__ = [
 ]
 
 #: Stems: "conv_bn_relu" (He et al. 2016a: conv3x3-BN-ReLU), "conv" (a bare conv3x3, as the
-#: pre-activation networks whose first block normalises its input).
-STEMS = ("conv_bn_relu", "conv")
+#: pre-activation networks whose first block normalises its input), "conv_bn" (conv3x3-BN:
+#: shake-shake, whose branches and shortcuts start with a ReLU; Gastaldi 2017).
+STEMS = ("conv_bn_relu", "conv", "conv_bn")
 #: The deepest network SolverNet builds (the deepest published CIFAR nets have 1202 layers);
 #: a larger depth is refused before anything is built. Raise it on purpose if you must.
 MAX_DEPTH = 10_000
@@ -49,8 +52,12 @@ MAX_DEPTH = 10_000
 MAX_PARAMETERS = 1_000_000_000
 _PROBING = False
 #: Heads before pooling: "bn_relu" (BN-ReLU: the final activation of a pre-activation net),
-#: "pool" (pooling straight away: a post-activation net whose blocks end in ReLU).
-HEADS = ("bn_relu", "pool")
+#: "pool" (pooling straight away: a post-activation net whose blocks end in ReLU), "relu"
+#: (a ReLU without BN: shake-shake, whose blocks end in BN; Gastaldi 2017).
+HEADS = ("bn_relu", "pool", "relu")
+#: BatchNorm settings ``SolverNet(norm=...)`` accepts, with PyTorch's defaults. TensorFlow
+#: reference code (RevNet, Hamiltonian nets) uses eps 1e-3 and decay 0.99 (momentum 0.01).
+NORM_OPTIONS = {"eps": 1e-5, "momentum": 0.1}
 #: Maps applied after every step: "relu" — He et al.'s post-activation ResNet is the Euler step
 #: followed by a ReLU (a projection onto the positive cone), y = ReLU(x + F(x)).
 PROJECTIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU}
@@ -102,9 +109,38 @@ def _stem(kind: str, cin: int, width: int, dims: int, vector: bool, bias: bool) 
     else:
         layers = [conv_layer(dims, cin, width, bias=bias)]
         norm_dims = dims
+    if kind in ("conv_bn_relu", "conv_bn"):
+        layers.append(norm_layer(norm_dims, width))
     if kind == "conv_bn_relu":
-        layers += [norm_layer(norm_dims, width), nn.ReLU()]
+        layers.append(nn.ReLU())
     return nn.Sequential(*layers)
+
+
+def _check_norm(norm: Mapping[str, float] | None) -> dict[str, float]:
+    settings = check_options("SolverNet norm", norm, NORM_OPTIONS)
+    for key, value in settings.items():
+        check_number(f"norm {key}", value, positive=True)
+    if settings.get("momentum", 0.1) > 1:
+        raise ValueError(
+            f"norm momentum must be in (0, 1] (the weight of a new batch in the running "
+            f"statistics), got {settings['momentum']}"
+        )
+    return settings
+
+
+def _drop_first_input_norm(stages: Sequence[nn.Module]) -> None:
+    """Make the first unit's start-point field skip its input normalisation."""
+    first = stages[0].transition if stages[0].transition is not None else stages[0].blocks[0]
+    block = first.block if isinstance(first, StepThenShortcut) else first
+    field = block.fields[0]
+    drop = getattr(field, "drop_input_norm", None)
+    if not callable(drop):
+        raise ValueError(
+            "preact_first=False needs a field whose first layer normalises its input and "
+            f"that can drop it (drop_input_norm(): preact_tf, preact_bottleneck_tf, "
+            f"hamiltonian), got {type(field).__name__}"
+        )
+    drop()
 
 
 def _takes_bias(build: Callable[..., nn.Module]) -> bool:
@@ -204,9 +240,22 @@ class SolverNet(nn.Module):
         stem: one of :data:`STEMS` (``"conv_bn_relu"``, or a bare ``"conv"``).
         stem_width: channels of the stem (default ``widths[0]``; otherwise the first stage
             opens with a stride-1 transition to ``widths[0]``).
-        head: one of :data:`HEADS`: ``"bn_relu"`` before pooling, or ``"pool"`` directly.
+        head: one of :data:`HEADS`: ``"bn_relu"`` before pooling, ``"relu"``, or ``"pool"``
+            directly.
         project: a map applied after every step (a key of :data:`PROJECTIONS`): ``"relu"``
             makes the Euler network He et al.'s post-activation ResNet, ``ReLU(x + F(x))``.
+        transition: one of :data:`TRANSITIONS`: ``"step"`` (a step from the projected input,
+            strided fields) or ``"after"`` (a step at the old width, then the shortcut: with
+            ``shortcut="avgpool_pad"`` no learned downsampling, as in Chang et al. 2018).
+        preact_first: False makes the first unit's start-point field skip its input
+            normalisation (``drop_input_norm()``): the stem's BN-ReLU is its pre-activation, as
+            in the RevNet and Hamiltonian reference code (``no_activation`` there).
+        norm: BatchNorm settings for every normalisation layer (:data:`NORM_OPTIONS`:
+            ``eps``, ``momentum``; default PyTorch's 1e-5 and 0.1).
+        zero_init: start every field at ``F = 0`` (``zero_init_last``: each step starts as
+            the identity); False keeps Kaiming convolutions and BatchNorm scale 1, shift 0,
+            as the reference code of the Hamiltonian networks (whose field cannot start at
+            zero as well as from a random kernel: docs/reversible.md).
         project_at: one of :data:`PROJECT_AT`: after ``"all"`` steps, or after the stage
             ``"transitions"`` only.
         conv_bias: the stem's and the fields' convolutions carry a bias (Huang et al.'s Torch
@@ -240,6 +289,10 @@ class SolverNet(nn.Module):
         stem_width: int | None = None,
         head: str = "bn_relu",
         project: str | None = None,
+        transition: str = "step",
+        preact_first: bool = True,
+        norm: Mapping[str, float] | None = None,
+        zero_init: bool = True,
         project_at: str = "all",
         conv_bias: bool = False,
         drop_rate: float = 0.0,
@@ -278,6 +331,11 @@ class SolverNet(nn.Module):
 
         check_choice("stem", stem, STEMS)
         check_choice("head", head, HEADS)
+        check_choice("transition", transition, TRANSITIONS)
+        for key, flag in (("preact_first", preact_first), ("zero_init", zero_init)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{key} must be a bool, got {flag!r}")
+        norm = _check_norm(norm)
         if project is not None:
             check_choice("project", project, PROJECTIONS)
         check_choice("project_at", project_at, PROJECT_AT)
@@ -324,21 +382,28 @@ class SolverNet(nn.Module):
             reversible_backward=reversible_backward,
             in_width=self.stem_width,
             project=None if project is None else PROJECTIONS[project],
+            transition=transition,
             project_steps=project_at == "all",
         )
+        if not preact_first:
+            _drop_first_input_norm(stages)
         self.stages = nn.Sequential(*stages)
         self.head_norm = norm_layer(spatial, widths[-1]) if head == "bn_relu" else None
         #: channels of :meth:`forward_features` (the input of the classifier)
         self.num_features = widths[-1]
         self.num_classes = num_classes
         self.fc = self._classifier(num_classes)
-        self._init_weights()
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                for key, value in norm.items():
+                    setattr(m, key, value)
+        self._init_weights(zero_init)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, zero_init: bool = True) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv1d | nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        for m in self.modules():
+        for m in self.modules() if zero_init else ():
             zero = getattr(m, "zero_init_last", None)
             if callable(zero):
                 zero()
@@ -404,6 +469,8 @@ class SolverNet(nn.Module):
         x = self.stages(self.stem(x))
         if self.head_norm is not None:
             x = torch.relu(self.head_norm(x))
+        elif self.head_kind == "relu":
+            x = torch.relu(x)
         return x
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:

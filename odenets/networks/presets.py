@@ -9,10 +9,13 @@ The registry and timm's model API (``create_model``, ``list_models``, ``model_in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import reference
+from torch import nn
+
+from . import reference, reference_other
+from .fractal import FractalNet
 from .model_info import BLOCK_KINDS, ModelInfo
 from .model_registry import (
     Preset,
@@ -23,7 +26,7 @@ from .model_registry import (
     register_reference_format,
     unregister_model,
 )
-from .noise import StochasticDepth
+from .noise import ShakeShake, StochasticDepth
 
 __all__ = [
     "BLOCK_KINDS",
@@ -217,26 +220,6 @@ _define(
 
 # Stochastic blocks as Euler–Maruyama steps (Lu et al. 2018, §3); see docs/stochastic.md.
 _define(
-    "shake_shake26_2x32d",
-    "Shake-Shake-26 2x32d: two-branch EM blocks, widths 32/64/128 (Gastaldi 2017; 2.9M).",
-    scheme="euler_maruyama",
-    depth=26,
-    widths=(32, 64, 128),
-    field="shake",
-    shortcut="conv",
-    noise="shake_shake",
-)
-_define(
-    "shake_shake26_2x96d",
-    "Shake-Shake-26 2x96d: two-branch EM blocks, widths 96/192/384 (Gastaldi 2017; 26.2M).",
-    scheme="euler_maruyama",
-    depth=26,
-    widths=(96, 192, 384),
-    field="shake",
-    shortcut="conv",
-    noise="shake_shake",
-)
-_define(
     "stochastic_depth_resnet110",
     "ResNet-110 with stochastic depth (Huang et al. 2016): one gate per block and batch, "
     "linear survival to p_L = 0.5, test-time scaling.",
@@ -329,25 +312,168 @@ _define(
     tie="none",
     options={"solver": "series", "order": 2},
 )
-_define(
-    "revnet38",
-    "RevNet-38: coupled Euler, 3 units of [F, G] per stage, widths 32/64/112 (0.47M).",
-    scheme="coupled_euler",
-    depth=38,
-    widths=(32, 64, 112),
+
+
+# =============================================================================================
+# Shake-shake, RevNet, Hamiltonian networks and FractalNet: the published networks (issue 10).
+# Each preset is the reference code's network, layer for layer, with its ModelInfo record;
+# odenets.networks.reference_other loads the reference code's weights (docs/models.md).
+# =============================================================================================
+
+#: BatchNorm of the TensorFlow reference code (RevNet, Hamiltonian nets): eps 1e-3, decay 0.99.
+_TF_NORM = {"eps": 1e-3, "momentum": 0.01}
+_UNREAD = "not verified here: the paper's results table could not be read"
+
+_GASTALDI = "Gastaldi 2017, Shake-Shake regularization (arXiv 1705.07485)"
+_HYSTS = (
+    "https://github.com/hysts/pytorch_shake_shake/tree/0a40ddd8e3526e9f1cd5510fbf55d684512b17c4"
 )
-_define(
-    "revnet110",
-    "RevNet-110: coupled Euler, 9 units of [F, G] per stage, widths 32/64/128 (1.73M).",
-    scheme="coupled_euler",
-    depth=110,
-    widths=(32, 64, 128),
+for _w, _params, _err in ((32, 2_923_162, 3.55), (96, 26_192_922, 2.86)):
+    _define(
+        f"shake_shake26_2x{_w}d",
+        f"Shake-Shake-26 2x{_w}d (Gastaldi 2017): Shake-Shake-Image blocks as Euler–Maruyama "
+        f"steps, 16-channel stem, widths {_w}/{2 * _w}/{4 * _w}, two-path shortcuts.",
+        scheme="euler_maruyama",
+        depth=26,
+        widths=(_w, 2 * _w, 4 * _w),
+        field="shake",
+        shortcut="two_path",
+        noise=ShakeShake(independent_backward=True),
+        stem="conv_bn",
+        stem_width=16,
+        head="relu",
+        info={
+            "paper": _GASTALDI,
+            "code": _HYSTS,
+            "params": _params,
+            "params_note": "the layers of hysts/pytorch_shake_shake's Network (depth 26, "
+            f"base_channels {_w}); the author's Torch code (xgastaldi/shake-shake) has the same",
+            "cifar10_error": _err,
+            "error_source": "Shake-Shake-Image, as the 'in paper' column of the "
+            "hysts/pytorch_shake_shake README quotes Gastaldi 2017 (average of 3 / 5 runs); "
+            "the paper's table itself not read here",
+            "scheme": "euler_maruyama",
+            "block": "exact",
+        },
+    )
+
+_GOMEZ = "Gomez, Ren, Urtasun, Grosse, NeurIPS 2017 (arXiv 1707.04585)"
+_REN = "https://github.com/renmengye/revnet-public/tree/5486f6147bb1b61577e8be5db74461b07256bd3d"
+for _depth, _widths, _field, _shortcut, _params in (
+    (38, (32, 64, 112), "preact_tf", "avgpool_pad", 464_890),
+    (110, (32, 64, 128), "preact_tf", "avgpool_pad", 1_729_194),
+    (164, (128, 256, 512), "preact_bottleneck_tf", "project", 1_748_778),
+):
+    _define(
+        f"revnet{_depth}",
+        f"RevNet-{_depth} (Gomez et al. 2017): coupled Euler units of pre-activation "
+        + ("bottlenecks" if _depth == 164 else "basic fields")
+        + f", widths {'/'.join(map(str, _widths))}, the memory-saving backward.",
+        scheme="coupled_euler",
+        depth=_depth,
+        widths=_widths,
+        field=_field,
+        shortcut=_shortcut,
+        stem_width=32,
+        preact_first=False,
+        norm=_TF_NORM,
+        info={
+            "paper": _GOMEZ,
+            "code": _REN,
+            "params": _params,
+            "params_note": f"the layers of the TensorFlow code's revnet-{_depth} config "
+            "(the paper's table rounds to 0.46M / 1.73M / 1.75M)",
+            "error_source": _UNREAD,
+            "scheme": "coupled_euler",
+            "block": "exact",
+        },
+    )
+
+_CHANG = "Chang, Meng, Haber, Ruthotto, Begert, Holtham, AAAI 2018 (arXiv 1709.03698)"
+_CHANG_CODE = (
+    "https://github.com/changebo/revnet-public/tree/689054c977558ab904f4883a4191c05f2b5b3fff"
 )
-_define(
-    "revnet164",
-    "RevNet-164: coupled Euler, bottleneck [F, G], widths 128/256/512 (1.67M).",
-    scheme="coupled_euler",
-    depth=164,
-    widths=(128, 256, 512),
-    field="bottleneck",
+_HAMILTONIAN = {
+    38: ((32, 64, 112), 191_050),
+    74: ((32, 64, 112), 432_010),
+    110: ((32, 64, 128), 811_914),
+    218: ((32, 64, 128), 1_690_890),
+}
+for _depth, (_widths, _params) in _HAMILTONIAN.items():
+    _recipe = {
+        "depth": _depth,
+        "widths": _widths,
+        "field": "hamiltonian",
+        "shortcut": "avgpool_pad",
+        "transition": "after",
+        "preact_first": False,
+        "norm": _TF_NORM,
+        # the authors' initialisation: a zero start of K^T s(K z) trains far worse
+        "zero_init": False,
+    }
+    _info = {
+        "paper": _CHANG,
+        "code": _CHANG_CODE,
+        "params": _params,
+        "params_note": f"the layers of the authors' hamiltonian-{_depth} config (branch "
+        "ham1122); the paper's table not read here",
+        "error_source": _UNREAD,
+        "block": "exact",
+    }
+    _define(
+        f"hamiltonian_resnet{_depth}",
+        f"Hamiltonian-{_depth} (Chang et al. 2018): Y + h K1^T s(K1 Z), Z - h K2^T s(K2 Y) "
+        f"per block (coupled Euler), widths {'/'.join(map(str, _widths))}, pooling transitions.",
+        scheme="coupled_euler",
+        info={**_info, "scheme": "coupled_euler"},
+        **_recipe,
+    )
+    _define(
+        f"hamiltonian_verlet_{_depth}",
+        f"Hamiltonian-{_depth} as Störmer–Verlet steps (a variant of hamiltonian_resnet"
+        f"{_depth}: Y half step, Z step, Y half step; 3 field calls per block, same weights).",
+        scheme="verlet",
+        info={**_info, "scheme": "verlet", "variant_of": f"hamiltonian_resnet{_depth}"},
+        **_recipe,
+    )
+
+
+def _define_network(
+    cls: Callable[..., nn.Module], name: str, doc: str, info: Mapping[str, Any], **recipe: Any
+) -> None:
+    """Register ``cls(**recipe)`` (a network other than SolverNet) as the preset ``name``."""
+
+    def build(**overrides: Any) -> nn.Module:
+        return cls(**{**recipe, **overrides})
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    register_model(build, info=ModelInfo(name, doc, **info))
+
+
+_LARSSON = "Larsson, Maire, Shakhnarovich, ICLR 2017 (arXiv 1605.07648)"
+_LARSSON_CODE = (
+    "https://github.com/gustavla/fractalnet/tree/7d07da608401638b281407c031eb3e05e08196df"
 )
+for _columns, _params in ((3, 33_714_314), (4, 76_084_554)):
+    _name = f"fractalnet{5 * 2 ** (_columns - 1)}"
+    _define_network(
+        FractalNet,
+        _name,
+        f"FractalNet-{5 * 2 ** (_columns - 1)} (Larsson et al. 2017): {_columns} columns, 5 "
+        "blocks 64-128-256-512-512, mean joins, drop-path; not a scheme step (no identity path).",
+        info={
+            "paper": _LARSSON,
+            "code": _LARSSON_CODE,
+            "params": _params,
+            "params_note": "the layers the authors' Caffe generation script writes for "
+            f"{_columns} columns (conv3x3 with bias, BatchNorm without scale); the paper's "
+            "table not read here",
+            "error_source": _UNREAD,
+        },
+        columns=_columns,
+    )
+
+# The reference implementations' weights load into these presets (reference_other).
+for _name in list_models(["shake_shake26_*", "revnet*", "hamiltonian_*", "fractalnet*"]):
+    register_reference_format(_name, reference_other.converter(_name))

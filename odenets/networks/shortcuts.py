@@ -17,6 +17,8 @@ Built-in kinds:
 ``avgpool_pad_end``  2x2 average pooling, zero channels at the end (Huang et al. 2016)
 ``conv``             1x1 convolution + BN (option B)
 ``preact_conv``      BN-ReLU-1x1 convolution (Lu et al. 2018's LM-ResNet transitions)
+``two_path``         shake-shake's two-path shortcut (Gastaldi 2017)
+``project``          a bias-free 1x1 convolution without BN (RevNet-164's code)
 ===================  ======================================================================
 """
 
@@ -39,6 +41,8 @@ __all__ = [
     "HalvesShortcut",
     "PadShortcut",
     "PreActConvShortcut",
+    "ProjectShortcut",
+    "TwoPathShortcut",
     "list_shortcuts",
     "make_shortcut",
     "register_shortcut",
@@ -202,4 +206,82 @@ register_shortcut("conv", _conv)
 register_shortcut("preact_conv", _preact_conv)
 
 #: The built-in shortcut kinds (see :func:`list_shortcuts` for every registered one).
-SHORTCUTS = ("pad", "pad_end", "avgpool_pad", "avgpool_pad_end", "conv", "preact_conv")
+SHORTCUTS = (
+    "pad",
+    "pad_end",
+    "avgpool_pad",
+    "avgpool_pad_end",
+    "conv",
+    "preact_conv",
+    "two_path",
+    "project",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shortcuts of the reference networks of shake-shake (Gastaldi 2017) and RevNet-164 (Gomez et
+# al. 2017); RevNet-38/110 and the Hamiltonian networks use "avgpool_pad".
+# ---------------------------------------------------------------------------------------------
+
+
+def _subsample(x: Tensor, stride: int) -> Tensor:
+    """Every ``stride``-th position of every spatial dimension (a 1x1 average pool)."""
+    if stride == 1:
+        return x
+    return x[(slice(None), slice(None)) + (slice(None, None, stride),) * (x.ndim - 2)]
+
+
+class TwoPathShortcut(nn.Module):
+    """Shake-shake's shortcut (Gastaldi 2017): ``BN(cat(conv_a(S(r)), conv_b(S(shift(r)))))``
+    with ``r = ReLU(x)``, ``S`` the subsampling by ``stride`` (a 1x1 average pool), ``shift``
+    the map moving every spatial index by one (``r[i + 1, j + 1]``, zero past the edge) so
+    that the second path sees the pixels the first one skips, and ``conv_a``, ``conv_b``
+    bias-free 1x1 convolutions to ``out_channels / 2`` each. The shift direction is the one of
+    the PyTorch reference (hysts/pytorch_shake_shake); the author's Torch code shifts the
+    other way (``r[i - 1, j - 1]``, zero padding at the top-left), which keeps the parameter
+    count and changes which pixels the path reads. Applied at stride 1 too (the widening
+    first stage), where it still shifts."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dims: int = 2):
+        super().__init__()
+        if dims not in (1, 2):
+            raise ValueError(f"a two-path shortcut needs feature maps (dims 1 or 2), got {dims}")
+        if out_channels % 2:
+            raise ValueError(
+                f"a two-path shortcut concatenates two halves: out_channels must be even, "
+                f"got {out_channels}"
+            )
+        self.stride = stride
+        self.conv_a = conv_layer(dims, in_channels, out_channels // 2, 1)
+        self.conv_b = conv_layer(dims, in_channels, out_channels // 2, 1)
+        self.bn = norm_layer(dims, out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        r = torch.relu(x)
+        shifted = F.pad(
+            r[(slice(None), slice(None)) + (slice(1, None),) * (r.ndim - 2)], (0, 1) * (r.ndim - 2)
+        )
+        a = self.conv_a(_subsample(r, self.stride))
+        b = self.conv_b(_subsample(shifted, self.stride))
+        return self.bn(torch.cat((a, b), 1))
+
+
+class ProjectShortcut(nn.Module):
+    """A bias-free 1x1 convolution with ``stride`` and no BatchNorm (RevNet-164's bottleneck
+    projection); the identity when neither width nor resolution changes."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dims: int = 2):
+        super().__init__()
+        self.proj: nn.Module | None = None
+        if stride > 1 or in_channels != out_channels:
+            if dims == 0:
+                self.proj = nn.Linear(in_channels, out_channels, bias=False)
+            else:
+                self.proj = conv_layer(dims, in_channels, out_channels, 1, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x if self.proj is None else self.proj(x)
+
+
+register_shortcut("two_path", TwoPathShortcut)
+register_shortcut("project", ProjectShortcut)

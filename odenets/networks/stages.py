@@ -6,6 +6,9 @@ Everything the builder varies is read from the scheme's family capabilities:
 * the transition takes one step of ``family.transition`` (``None``: the scheme itself) from
   the projected input, so a multistep stage continues from its Euler history, a coupled
   (RevNet) stage starts with a coupled downsampling unit, an SDE stage with a noisy one;
+  with ``transition="after"`` it is instead one step of the scheme at the incoming width,
+  then the shortcut (:class:`StepThenShortcut`: Chang et al.'s networks, no learned
+  downsampling), after which the step state restarts;
 * partitioned families split the channels: every slot gets a half-width field, a unit counts
   one field per slot towards the depth, and shortcuts project each half;
 * a family whose fresh start is an Euler step (``euler_start``) keeps the coefficients of
@@ -23,20 +26,60 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from .._validate import check_choice
 from ..numerics.schemes import Scheme, get_scheme
 from .blocks import SchemeBlock, Transition
 from .noise import NoiseModel, NoiseSource, get_noise
 from .reversible import reversible_run
 from .shortcuts import HalvesShortcut, make_shortcut
 
-__all__ = ["TIES", "SchemeStage", "build_stages", "units_per_stage"]
+__all__ = [
+    "TIES",
+    "TRANSITIONS",
+    "SchemeStage",
+    "StepThenShortcut",
+    "build_stages",
+    "units_per_stage",
+]
 
 #: Weight tying (see the module docstring).
 TIES = ("none", "stages", "all")
+#: Transition kinds (see :func:`build_stages`): ``"step"`` — one step from the projected
+#: input ``P(x)`` (ResNet, RevNet); ``"after"`` — one step at the incoming width and
+#: resolution, then ``P`` (Chang et al. 2018: no learned downsampling unit).
+TRANSITIONS = ("step", "after")
+
+
+class StepThenShortcut(nn.Module):
+    """A stage transition that takes one step of ``block`` at the incoming width and
+    resolution and then maps the result with the shortcut ``P``: ``y = P(Phi_h(x))``.
+
+    With a parameter-free ``P`` (average pooling and zero channels) the network has no
+    learned downsampling unit: the Hamiltonian networks of Chang et al. (AAAI 2018), whose
+    first unit of a stage runs at the previous width and is pooled and padded afterwards.
+    The step's state does not survive the change of resolution: the next step starts fresh.
+    """
+
+    def __init__(self, block: SchemeBlock, shortcut: nn.Module) -> None:
+        super().__init__()
+        if not isinstance(block, SchemeBlock):
+            raise TypeError(f"block must be a SchemeBlock, got {type(block).__name__}")
+        if not isinstance(shortcut, nn.Module):
+            raise TypeError(f"shortcut must be an nn.Module, got {type(shortcut).__name__}")
+        self.block, self.shortcut = block, shortcut
+
+    def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, None]:
+        """``(P(Phi_h(x)), None)``."""
+        y, _ = self.block.step(x, state)
+        return self.shortcut(y), None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.step(x)[0]
 
 
 class SchemeStage(nn.Module):
-    """An optional :class:`~odenets.Transition` followed by scheme blocks at one resolution.
+    """An optional transition (a :class:`~odenets.Transition`, or a
+    :class:`StepThenShortcut`) followed by scheme blocks at one resolution.
 
     Step state (multistep history, momentum velocity) is threaded from block to block and
     restarts here: after a transition it is whatever the transition's step returned (the Euler
@@ -50,7 +93,7 @@ class SchemeStage(nn.Module):
     def __init__(
         self,
         blocks: Sequence[SchemeBlock],
-        transition: SchemeBlock | None = None,
+        transition: SchemeBlock | StepThenShortcut | None = None,
         *,
         reversible_backward: bool = False,
     ):
@@ -111,6 +154,7 @@ def build_stages(
     reversible_backward: bool | None = None,
     in_width: int | None = None,
     project: Callable[[], nn.Module] | None = None,
+    transition: str = "step",
     project_steps: bool = True,
 ) -> list[SchemeStage]:
     """The stages of a network of ``scheme`` steps: ``len(widths)`` stages of ``units``
@@ -135,12 +179,19 @@ def build_stages(
             (shake-shake's first stage, Gastaldi 2017).
         project: a factory of the map applied after every step (``nn.ReLU``: the
             post-activation ResNet, ``y = ReLU(x + F(x))``).
+        transition: how a stage changes width and resolution, one of :data:`TRANSITIONS`:
+            ``"step"`` — one step of ``family.transition`` from the projected input ``P(x)``,
+            its start-point fields strided and reading ``x``; ``"after"`` — one step of the
+            scheme at the incoming width and resolution, then ``P``
+            (:class:`StepThenShortcut`; with ``shortcut="avgpool_pad"`` a parameter-free
+            transition, as in Chang et al. 2018). Either way a stage holds ``units`` units.
         project_steps: apply ``project`` after the scheme steps too (False: after the
             transitions only — Momentum ResNets keep He et al.'s blocks at the transitions and
             un-projected momentum steps in between).
     """
     scheme = get_scheme(scheme)
     family = scheme.capabilities
+    check_choice("transition", transition, TRANSITIONS)
     model = None if noise is None else get_noise(noise)
     _, resolved = scheme.resolve(None, options)
     if model is not None:
@@ -177,13 +228,17 @@ def build_stages(
     stages = []
     for i, width in enumerate(widths):
         size = width // 2 if family.partitioned else width
-        transition = None
+        unit = None
         if i > 0 or inputs[0] != widths[0]:
             prev = inputs[i] // 2 if family.partitioned else inputs[i]
-            transition = build.transition(prev, size, stride if i else 1, shortcut, spatial)
+            down = stride if i else 1
+            if transition == "after":
+                unit = build.step_then_shortcut(prev, size, down, shortcut, spatial)
+            else:
+                unit = build.transition(prev, size, down, shortcut, spatial)
         shared = make_field(size, size, 1, None) if tie == "all" else None
         blocks = []
-        for j in range(units - (transition is not None)):
+        for j in range(units - (unit is not None)):
             if tie == "all":
                 fields: Any = shared
             elif tie == "stages" or slots == 1:
@@ -192,9 +247,10 @@ def build_stages(
                 fields = [make_field(size, size, 1, slot) for slot in range(slots)]
             if family.partitioned and isinstance(fields, nn.Module):  # one per slot, half-width
                 fields = [fields] * slots
-            fresh = j == 0 and transition is None
+            # the state restarts after a transition whose step ran before the resolution change
+            fresh = j == 0 and (unit is None or isinstance(unit, StepThenShortcut))
             blocks.append(build.block(SchemeBlock, scheme, fields, fresh=fresh))
-        stages.append(SchemeStage(blocks, transition, reversible_backward=reversible_backward))
+        stages.append(SchemeStage(blocks, unit, reversible_backward=reversible_backward))
     return stages
 
 
@@ -241,3 +297,22 @@ class _Builder:
             proj = make_shortcut(shortcut, prev, size, stride, spatial)
         fields = fields[0] if len(fields) == 1 else fields
         return self.block(Transition, scheme, fields, fresh=True, shortcut=proj)
+
+    def step_then_shortcut(self, prev: int, size: int, stride: int, shortcut: str, spatial: int):
+        """The ``"after"`` transition: a step of the scheme at the incoming width ``prev``
+        (fields ``prev -> prev``, stride 1), then the shortcut to ``size`` at ``stride``."""
+        family = self.scheme.capabilities
+        if self.slots == 1:
+            fields: Any = self.make_field(prev, prev, 1, 0)
+        else:
+            fields = [self.make_field(prev, prev, 1, slot) for slot in range(self.slots)]
+        if family.partitioned and isinstance(fields, nn.Module):
+            fields = [fields] * self.slots
+        block = self.block(SchemeBlock, self.scheme, fields, fresh=True)
+        if family.partitioned:
+            proj: nn.Module = HalvesShortcut(
+                *(make_shortcut(shortcut, prev, size, stride, spatial) for _ in "uv")
+            )
+        else:
+            proj = make_shortcut(shortcut, prev, size, stride, spatial)
+        return StepThenShortcut(block, proj)
