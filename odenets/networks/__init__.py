@@ -2,4 +2,4 @@
 noise models and the reversible backward. Imports :mod:`odenets.numerics`, never
 :mod:`odenets.workflow`."""
 
-from . import presets  # noqa: F401, E402  (registers the built-in presets)
+from . import presets  # noqa: F401  (registers the built-in presets)
