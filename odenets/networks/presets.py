@@ -73,6 +73,16 @@ _AKAMASTER = "https://github.com/akamaster/pytorch_resnet_cifar10"
 _LM_CODE = "https://github.com/2prime/LM-ResNet"
 _RELU_AFTER = "ReLU after the addition: y = ReLU(x + F(x)), the projection onto x >= 0"
 _LM_UNUSED = 1091  # MResNet parameters outside the forward pass (see the lm_resnet records)
+#: The authors' LM-ResNet (2prime/LM-ResNet): pre-activation fields, a bare conv stem,
+#: BN-ReLU-1x1-conv transitions, the paper's update (F not rescaled).
+_LM_RECIPE = {
+    "scheme": "lm",
+    "options": {"form": "paper"},
+    "field": "preact",
+    "stem": "conv",
+    "shortcut": "preact_conv",
+    "head": "bn_relu",
+}
 
 #: He et al. 2016a, Table 6 (CIFAR-10 test error, %); the reference counts of resnet.py.
 _RESNETS = {
@@ -160,13 +170,8 @@ for _depth, (_params, _error, _weights) in _RESNETS.items():
             "scheme": "lm",
             "block": "exact",
         },
-        scheme="lm",
         depth=_depth,
-        options={"form": "paper"},
-        field="preact",
-        stem="conv",
-        shortcut="preact_conv",
-        head="bn_relu",
+        **_LM_RECIPE,
     )
 
 for _depth in (20, 56, 110):
@@ -264,13 +269,8 @@ for _depth, _last in ((56, 0.8), (110, 0.5)):
             "scheme": "lm",
             "block": "exact",
         },
-        scheme="lm",
         depth=_depth,
-        options={"form": "paper"},
-        field="preact",
-        stem="conv",
-        shortcut="preact_conv",
-        head="bn_relu",
+        **_LM_RECIPE,
         # the authors' rule: one draw per block and forward, death rate i/(n-1)(1-p_L) for
         # block i = 0..n-1, a surviving F divided by its survival in training, none at test
         noise=StochasticDepth(survival=_last, schedule="linspace", per="batch", rescale="train"),
