@@ -33,7 +33,7 @@ from PIL import Image
 
 from odenets.numerics import convergence
 from odenets.unfold import experiments
-from odenets.workflow import plots, plots_unfold
+from odenets.workflow import plots, plots_compare, plots_unfold
 from odenets.workflow.cli import main
 
 FORMATS = ("png", "pdf", "svg")
@@ -505,6 +505,32 @@ def test_styles_are_distinct_for_72_series():
     triples = [tuple(s.values()) for s in plots.series_styles(plots.DISTINCT_SERIES)]
     assert len(set(triples)) == plots.DISTINCT_SERIES
     assert plots.series_styles(plots.DISTINCT_SERIES + 1)[-1] == plots.series_styles(1)[0]
+
+
+def _entry(scheme, params, accuracy, *, runs=1, diverged=0, ci=None):
+    probes = [{"kind": "h_scale", "factor": 0.5, "test_accuracy": (accuracy or 0) / 2}]
+    return {
+        "label": scheme, "scheme": scheme, "architecture": "", "model": "SolverNet(...)",
+        "params": params, "f_evals": 3, "n_runs": runs, "n_diverged": diverged,
+        "test_accuracy": accuracy, "test_accuracy_ci": ci, "confidence": 0.95,
+        "robustness": [] if accuracy is None else probes,
+    }  # fmt: skip
+
+
+def test_compare_figures_with_one_seed_and_a_diverged_entry():
+    """One seed: no bars, and the legend says so; an entry whose runs all diverged is left
+    out of every panel (and of the legend)."""
+    rows = [_entry("euler", 5000, 0.9), _entry("heun", 7000, None, diverged=1)]
+    rows.append(_entry("lm", 5000, 0.8))
+    for fig in (plots_compare.compare_figure(rows), plots_compare.robustness_figure(rows)):
+        check_figure(fig)
+        legend = fig.axes[-1].get_legend()
+        assert legend.get_title().get_text().startswith("error bars: one seed each (no error")
+        assert [t.get_text() for t in legend.get_texts()] == ["euler", "lm"]
+        for ax in fig.axes:
+            assert all(not c.lines[2] for c in ax.containers)  # no bars
+    with pytest.raises(ValueError, match="every run diverged"):
+        plots_compare.compare_figure([rows[1]])
 
 
 def test_dodge_offsets_spread_only_series_that_share_an_x():

@@ -377,7 +377,7 @@ def count_axis(axis, values: Sequence[float], *, log_above: float = 20.0) -> Non
     else:
         axis.set_major_locator(MaxNLocator(nbins=4, integer=True, min_n_ticks=2))
         axis.set_major_formatter(EngFormatter(sep=""))
-        pad = max(0.12 * (hi - lo), 0.01 * abs(hi), 0.5)
+        pad = max(0.12 * (hi - lo), 0.01 * abs(hi), 1.0)  # >= 2 integers in view
         limits = (lo - pad, hi + pad)
     if axis is axis.axes.xaxis:
         axis.axes.set_xlim(*limits)

@@ -95,13 +95,10 @@ def _note(rows: Sequence[Mapping[str, Any]], dodged: bool) -> str:
 def _errorbar(ax, x, bars: Sequence[tuple[float, float, float]], style: dict, label: str, dx):
     """One series of means with interval bars, drawn ``dx`` points to the right."""
     means = [m for m, _, _ in bars]
-    container = ax.errorbar(
-        x,
-        means,
-        yerr=[[d for _, d, _ in bars], [u for _, _, u in bars]],
-        label=label,
-        **style,
-    )
+    yerr = [[d for _, d, _ in bars], [u for _, _, u in bars]]
+    if not any(yerr[0] + yerr[1]):
+        yerr = None  # one seed: no interval, no zero-length bars with caps
+    container = ax.errorbar(x, means, yerr=yerr, label=label, **style)
     offset_artists(ax, container, dx)
     return container
 
@@ -200,46 +197,115 @@ def sweep_figure(points: Sequence[dict], title: str = ""):
         dodged = False
         labels = []
         for ax, (k, xlabel, panel) in zip(axes, _COST_PANELS, strict=True):
-            offsets = dodge_offsets([[r[k] for _, r in series[n]] for n in names], DODGE_POINTS)
+            xs_of = [[r[k] for _, r in series[n]] for n in names]
+            offsets = dodge_offsets(xs_of, DODGE_POINTS)
             dodged |= any(offsets)
             for name, dx in zip(names, offsets, strict=True):
                 xs = [r[k] for _, r in series[name]]
                 line_bars = [_bar(r) for _, r in series[name]]
                 _errorbar(ax, xs, line_bars, styles[name], entry_label(series[name][0][1]), dx)
                 labels += [
-                    (ax, _shown(value), x, y, styles[name]["color"], max(offsets))
+                    (ax, _shown(value), x, y, styles[name]["color"], dx, *_group(x, xs_of, offsets))
                     for (value, _), x, (y, _, _) in zip(series[name], xs, line_bars, strict=True)
                 ]
             count_axis(ax.xaxis, [r[k] for r in every])
             ax.set(xlabel=xlabel, ylabel=_ACCURACY, title=panel)
         _accuracy_limits(axes, bars)
-        _value_labels(labels)
         note = _note(every, dodged) + f"\nnumbers at the points: {key}"
         legend_outside(axes[1], title=note)
         _finish(fig, title or f"accuracy against cost, sweep over {key}")
+        _value_labels(fig, labels)  # last: placed in the final layout
     return fig
 
 
-def _value_labels(labels: Sequence[tuple]) -> None:
-    """Write each sweep value ``(ax, text, x, y, colour, dx)`` right of its point (``dx``
-    points: right of every bar dodged there), on a light box; a value already written close
-    by (within 6% of the panel's width and 8% of its height) is not written again."""
-    done: list[tuple[Any, str, float, float]] = []
-    for ax, text, x, y, color, dx in labels:
-        u, v = ax.transAxes.inverted().transform(ax.transData.transform((x, y)))
-        if any(
-            a is ax and t == text and abs(u - u0) < 0.06 and abs(v - v0) < 0.08
-            for a, t, u0, v0 in done
-        ):
-            continue
-        done.append((ax, text, u, v))
+def _group(x: float, xs_of: Sequence[Sequence[float]], offsets: Sequence[float]):
+    """The leftmost and rightmost dodge (points) of the series that have a point at ``x``."""
+    span = max(max(v) for v in xs_of) - min(min(v) for v in xs_of)
+    near = [
+        dx
+        for xs, dx in zip(xs_of, offsets, strict=True)
+        if any(abs(x - x0) <= max(0.005 * span, 1e-3 * abs(x)) for x0 in xs)
+    ]
+    return min(near), max(near)
+
+
+_LABEL_PT = 7.0  # font size of the value labels
+
+
+def _obstacles(ax) -> list:
+    """Pixel boxes of the markers and error bars drawn in ``ax`` (where labels must not go)."""
+    from matplotlib.transforms import Bbox
+
+    boxes = []
+    r = 3.5 * ax.figure.dpi / 72
+    for container in ax.containers:
+        line = container.lines[0]
+        for px, py in line.get_transform().transform(line.get_xydata()):
+            boxes.append(Bbox([[px - r, py - r], [px + r, py + r]]))
+        for bars in container.lines[2]:
+            for seg in bars.get_segments():
+                (x0, y0), (x1, y1) = bars.get_transform().transform(seg)
+                boxes.append(Bbox([[min(x0, x1) - 1, min(y0, y1)], [max(x0, x1) + 1, max(y0, y1)]]))
+    return boxes
+
+
+def _close(u: float, v: float, u0: float, v0: float) -> bool:
+    """Two points in axes fractions within 6% of the width and 8% of the height."""
+    return abs(u - u0) < 0.06 and abs(v - v0) < 0.08
+
+
+def _cover(box, frame, labels: Sequence, obstacles: Sequence) -> int:
+    """How badly a label at ``box`` sits: outside the panel ``frame`` (100), on another
+    label (10 each), on a marker or error bar (1 each)."""
+    inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+    inside = inside and box.y1 <= frame.y1
+    return (
+        100 * (not inside)
+        + 10 * sum(box.overlaps(b) for b in labels)
+        + sum(box.overlaps(b) for b in obstacles)
+    )
+
+
+def _value_labels(fig, labels: Sequence[tuple]) -> None:
+    """Write each sweep value ``(ax, text, x, y, colour, dx, left, right)`` next to its point
+    (``dx``: the series' dodge; ``left``/``right``: the outermost dodges at that x) on a light
+    box, at the first of right / above / below / left that stays inside the panel and covers
+    the fewest other labels, then markers and error bars. A value already written close by
+    (within 6% of the panel's width and 8% of its height: curves that share it there) is
+    not repeated."""
+    from matplotlib.transforms import Bbox
+
+    fig.draw_without_rendering()  # the final layout: data -> pixels as they will be drawn
+    pt = fig.dpi / 72
+    placed: dict[Any, list] = {}
+    blocked = {ax: _obstacles(ax) for ax in {label[0] for label in labels}}
+    written: list[tuple[Any, str, float, float]] = []
+    for ax, text, x, y, color, dx, left, right in labels:
+        px, py = ax.transData.transform((x, y))
+        u, v = ax.transAxes.inverted().transform((px, py))
+        if (ax, text) in {(a, t) for a, t, u0, v0 in written if _close(u, v, u0, v0)}:
+            continue  # curves that share this value here: written once
+        w, h = (0.6 * len(text) + 0.4) * _LABEL_PT * pt, 1.3 * _LABEL_PT * pt
+        spots = [  # (offset in points, ha, va, the label's pixel box)
+            ((right + 6, 0), "left", "center", (px + (right + 6) * pt, py - h / 2)),
+            ((dx, 7), "center", "bottom", (px + dx * pt - w / 2, py + 7 * pt)),
+            ((dx, -7), "center", "top", (px + dx * pt - w / 2, py - 7 * pt - h)),
+            ((left - 6, 0), "right", "center", (px + (left - 6) * pt - w, py - h / 2)),
+        ]
+        boxes = [Bbox([[x0, y0], [x0 + w, y0 + h]]) for *_, (x0, y0) in spots]
+        costs = [_cover(box, ax.bbox, placed.get(ax, []), blocked[ax]) for box in boxes]
+        best = costs.index(min(costs))  # the first of the least covered spots
+        offset, ha, va, _ = spots[best]
+        placed.setdefault(ax, []).append(boxes[best])
+        written.append((ax, text, u, v))
         ax.annotate(
             text,
             (x, y),
             textcoords="offset points",
-            xytext=(dx + 6, 0),
-            va="center",
-            fontsize=7,
+            xytext=offset,
+            ha=ha,
+            va=va,
+            fontsize=_LABEL_PT,
             color=color,
             bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "alpha": 0.75, "lw": 0},
             zorder=6,
