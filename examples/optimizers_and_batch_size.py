@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny nets, few epochs and sizes")
     args = parser.parse_args()
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     print(f"heavy ball vs lm scheme: max difference {heavy_ball_is_lm():.2e} (float64)")
 
     tiny = {"depth": 8, "widths": (4, 8, 8), "epochs": 2} if args.smoke else {}

@@ -187,7 +187,7 @@ def test_cli_unreachable_target_is_one_line_and_keeps_the_partial_results(tmp_pa
     [
         (["--batch-sizes", "64,5000"], "exceed the 1347 training samples"),
         (["--target", "train_loss=0.1"], "METRIC<VALUE"),
-        (["--plot", "fig.xyz"], "figure path must end in one of"),
+        (["--plot", "fig.xyz"], "matplotlib cannot write .xyz"),
         (["--optimizer", "adma"], "did you mean 'adam'"),
         (["--batch-sizes", "64,64"], "each once"),
         (["--batch-sizes", "0,4"], "positive integer"),

@@ -161,8 +161,12 @@ def _run_orders(args) -> int:
             )
         print(text_table(table))
     if args.plot:
-        where = "each scheme on its problem class" if problem is None else f"the {problem} problem"
-        plot_convergence(rows, args.plot, title=f"convergence on {where}")
+        title = (
+            "convergence of each scheme on its problem class"
+            if problem is None
+            else f"convergence on the {problem} problem"
+        )
+        plot_convergence(rows, args.plot, title=title)
     return 0
 
 

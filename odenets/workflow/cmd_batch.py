@@ -91,7 +91,8 @@ def add_batch_sweep(sub) -> None:
     p.add_argument("--out", default="runs/batch-sweep", help="folder for sweep.json, sweep.md")
     p.add_argument(
         "--plot",
-        help="figure path, any matplotlib format by its extension (default: <out>/sweep.png)",
+        help="figure path; the suffix picks the format (.png at 300 dpi, .pdf, .svg, any "
+        "format matplotlib writes) (default: <out>/sweep.png)",
     )
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default: 1)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
@@ -121,12 +122,14 @@ def _run_batch_sweep(args) -> int:
         parse_target,
         write_payload,
     )
-    from .plots_training import check_figure_path, plot_batch_sweep
+    from .plots import check_figure_path
+    from .plots_training import plot_batch_sweep
 
     if args.model is not None:
         check_choice("model", args.model, list_models())
     out = Path(args.out)
-    plot = check_figure_path(args.plot or out / "sweep.png")
+    check_figure_path(args.plot, creates=out)  # a bad path fails before any training
+    plot = Path(args.plot).expanduser() if args.plot else out / "sweep.png"
     config = BatchSweepConfig(
         batch_sizes=args.batch_sizes,
         target=parse_target(args.target),
@@ -154,6 +157,7 @@ def _run_batch_sweep(args) -> int:
 
     # the table and JSON after every batch size (nothing is lost on a stop), the figure at the end
     payload = batch_sweep(config, on_update=lambda p: write_payload(p, out))
+    out.mkdir(parents=True, exist_ok=True)  # a figure inside --out needs the folder
     plot_batch_sweep(payload, plot, title=_title(payload))
     print(json.dumps(payload) if args.json else markdown_table(payload))
     if payload["unreached"]:

@@ -162,8 +162,10 @@ def add_compare(sub) -> None:
     p.add_argument(
         "--plot",
         metavar="FILE",
-        help="figure path; the extension picks the format (.png, .pdf, .svg, ...) "
-        "(default with --out: OUT/results.png)",
+        help="figure path; the suffix picks the format (.png at 300 dpi, .pdf, .svg, any "
+        "format matplotlib writes); the robustness figure is written beside it as "
+        "NAME_robustness.SUFFIX (default with --out: OUT/results.png; with --optimizers "
+        "OUT/optimizers.png)",
     )
     p.add_argument("--json", action="store_true", help="print JSON results only")
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
@@ -171,9 +173,9 @@ def add_compare(sub) -> None:
 
 
 def _run_compare(args) -> int:
-    from .plots_compare import check_figure_path
+    from .plots import check_figure_path
 
-    check_figure_path(args.plot)  # a bad format fails before any training
+    check_figure_path(args.plot, creates=args.out)  # a bad path fails before any training
     if args.optimizers:
         from .optimizer_compare import run_from_args
 
@@ -311,7 +313,7 @@ def _results_dir(args) -> Path | None:
 
 def _figure_path(args, out: Path | None) -> Path | None:
     if args.plot:
-        return Path(args.plot)
+        return Path(args.plot).expanduser()
     return None if out is None else out / "results.png"
 
 

@@ -270,7 +270,8 @@ def run_from_args(args) -> int:
     Uses ``--optimizers``, ``--models`` or ``--schemes`` (one network), ``--data``,
     ``--data-dir``, ``--seeds``, ``--epochs``, ``--depth``, ``--widths``, ``--tie``,
     ``--batch-size``, ``--lr`` (default: each optimizer's own), ``--device``, ``--threads``,
-    ``--out`` (writes optimizers.md, optimizers.json, optimizers.png), ``--json``,
+    ``--out`` (writes optimizers.md, optimizers.json, optimizers.png), ``--plot`` (the
+    figure's path instead, any matplotlib format by its suffix), ``--json``,
     ``--no-progress``.
     """
     models, schemes = getattr(args, "models", None) or [], getattr(args, "schemes", None) or []
@@ -295,18 +296,24 @@ def run_from_args(args) -> int:
     ).resolved()
     payload = compare_optimizers(config)
     table = markdown_table(payload)
+    written = []
     if getattr(args, "out", None):
-        from .plots_training import plot_optimizer_curves
-
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "optimizers.md").write_text(table + "\n")
         (out / "optimizers.json").write_text(json.dumps(payload, indent=2) + "\n")
-        plot_optimizer_curves(
-            payload,
-            out / "optimizers.png",
-            title=f"{payload['network']['description']} on {config.data}",
-        )
-        print(f"wrote {out / 'optimizers.md'}, optimizers.json, optimizers.png", file=sys.stderr)
+        written += [out / "optimizers.md", out / "optimizers.json"]
+    figure = getattr(args, "plot", None)
+    if figure is None and getattr(args, "out", None):
+        figure = Path(args.out) / "optimizers.png"
+    if figure is not None:
+        from .plots_training import plot_optimizer_curves
+
+        title = f"{payload['network']['description']} on {config.data}"
+        written.append(plot_optimizer_curves(payload, Path(figure).expanduser(), title=title))
+    if written:
+        first = written[0]
+        names = [str(first), *(p.name if p.parent == first.parent else str(p) for p in written[1:])]
+        print(f"wrote {', '.join(names)}", file=sys.stderr)
     print(json.dumps(payload) if getattr(args, "json", False) else table)
     return 0

@@ -1,4 +1,4 @@
-"""One style and a few helpers for every odenets figure, plus the order and compare figures.
+"""One style and a few helpers for every odenets figure, plus the order-of-convergence figure.
 
 matplotlib is imported lazily (the ``examples`` extra installs it) and only through
 :class:`matplotlib.figure.Figure`, never pyplot's global state, so figures are thread-safe and
@@ -32,9 +32,10 @@ API:
 
 - :func:`figure_formats` -> ``{suffix: description}`` of every format matplotlib's Agg
   canvas writes (png, pdf, svg, eps, jpg, tif, webp, ...); :data:`RASTER_FORMATS`.
-- :func:`check_figure_path(path, option="--plot") <check_figure_path>`: ``None`` passes;
-  otherwise the suffix must be one of :func:`figure_formats` and the folder must exist, else
-  a one-line ``ValueError`` that lists the valid suffixes (and the closest one).
+- :func:`check_figure_path(path, option="--plot", creates=None) <check_figure_path>`:
+  ``None`` passes; otherwise the suffix must be one of :func:`figure_formats` and the folder
+  must exist (or be ``creates``, the command's own ``--out``), else a one-line
+  ``ValueError`` that lists the valid suffixes (and the closest one).
 - :func:`figure_style`: a context manager applying :data:`RC`.
 - :func:`series_styles(n) <series_styles>` -> ``n`` dicts ``color/marker/linestyle``;
   :func:`style_cycler` the same as a ``cycler`` (the style's ``axes.prop_cycle``).
@@ -48,15 +49,23 @@ API:
 - :func:`legend_outside(ax, ...) <legend_outside>`: a legend to the right of the axes.
 - :func:`integer_axis(axis) <integer_axis>`, :func:`count_axis(axis, values) <count_axis>`:
   integer ticks; counts (parameters) as 5.1k / 1.7M, log-scaled when they span > 20x.
+- :func:`log_axis(axis, values) <log_axis>`: a log axis labelled in plain numbers (2.1, 2.2;
+  0.5, 1, 2, 5) where the data span less than three decades, decades beyond.
+- :func:`dodge_offsets(xs) <dodge_offsets>` and :func:`offset_artists(ax, artist, dx)
+  <offset_artists>`: draw series that share an abscissa a few points apart (display
+  offsets, the data stay where they are).
 - :func:`slope_guides(ax, h, anchors) <slope_guides>`: labelled reference lines ``C h^p``.
-- :func:`spread_note(n_seeds) <spread_note>`: what an error bar is ("mean ± 1 std over 3
-  seeds"), for a legend title or an annotation.
+- :func:`spread_note(n_seeds, confidence=None) <spread_note>`: what an error bar is ("mean
+  ± 1 std over 3 seeds", "mean, 95% t-interval over 5 seeds"), for a legend title.
 - :data:`REFERENCE_COLOR`: the grey of reference lines (never a series colour).
 - :func:`pyplot`: pyplot on Agg, for code that still wants it (prefer :func:`new_figure`).
 
-Figures here: :func:`plot_convergence` (``odenets orders --plot``) and :func:`plot_compare`
-(``odenets compare --out``); each has a ``*_figure`` twin that returns the Figure unsaved.
-The unfolding figures are in :mod:`odenets.workflow.plots_unfold`.
+The figure here: :func:`plot_convergence` (``odenets orders --plot``) and its twin
+:func:`convergence_figure`, which returns the Figure unsaved. The others, each a ``plot_*``
+with a ``*_figure`` twin, use the helpers above: :mod:`~odenets.workflow.plots_compare`
+(``compare``: accuracy against cost, sweeps, re-discretization),
+:mod:`~odenets.workflow.plots_training` (``compare --optimizers`` curves, ``batch-sweep``)
+and :mod:`~odenets.workflow.plots_unfold` (``unfold``); docs/figures.md lists them all.
 """
 
 from __future__ import annotations
@@ -77,15 +86,16 @@ __all__ = [
     "RC",
     "REFERENCE_COLOR",
     "check_figure_path",
-    "compare_figure",
     "convergence_figure",
     "count_axis",
+    "dodge_offsets",
     "figure_formats",
     "figure_style",
     "integer_axis",
     "legend_outside",
+    "log_axis",
     "new_figure",
-    "plot_compare",
+    "offset_artists",
     "plot_convergence",
     "pyplot",
     "save_figure",
@@ -208,11 +218,18 @@ def figure_formats() -> dict[str, str]:
     return dict(sorted(FigureCanvasAgg.get_supported_filetypes().items()))
 
 
-def check_figure_path(path: str | Path | None, option: str = "--plot") -> str | Path | None:
+def check_figure_path(
+    path: str | Path | None,
+    option: str = "--plot",
+    *,
+    creates: str | Path | None = None,
+) -> str | Path | None:
     """Check a figure path before any work is done; ``None`` (no figure) passes.
 
     The suffix picks the format and must be one matplotlib writes (:func:`figure_formats`);
-    the folder must exist. ``.pgf`` also needs the TeX program of ``pgf.texsystem`` on PATH.
+    the folder must exist, or be ``creates``, the folder the command itself makes before it
+    saves (its ``--out``). ``.pgf`` also needs the TeX program of
+    ``pgf.texsystem`` on PATH.
 
     Raises:
         ValueError: one line naming ``option``, what was given and the valid suffixes.
@@ -239,6 +256,8 @@ def check_figure_path(path: str | Path | None, option: str = "--plot") -> str | 
         if shutil.which(tex) is None:
             raise ValueError(f"{option} {str(path)!r}: .pgf output needs {tex} on PATH")
     folder = Path(path).expanduser().parent
+    if creates is not None and folder.resolve() == Path(creates).expanduser().resolve():
+        return path
     if not folder.is_dir():
         raise ValueError(f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist")
     return path
@@ -333,11 +352,12 @@ def legend_outside(ax, handles=None, labels=None, *, title: str | None = None, n
 
 
 def integer_axis(axis) -> None:
-    """Major ticks on integers only (iterations, counts)."""
+    """Major ticks on integers only (iterations, counts); the view should hold at least two
+    integers (matplotlib falls back to fractional ticks otherwise)."""
     from matplotlib.ticker import MaxNLocator
 
     axis.set_major_locator(
-        MaxNLocator(integer=True, nbins="auto", steps=[1, 2, 5, 10], min_n_ticks=3)
+        MaxNLocator(integer=True, nbins="auto", steps=[1, 2, 5, 10], min_n_ticks=2)
     )
 
 
@@ -357,7 +377,7 @@ def count_axis(axis, values: Sequence[float], *, log_above: float = 20.0) -> Non
     else:
         axis.set_major_locator(MaxNLocator(nbins=4, integer=True, min_n_ticks=2))
         axis.set_major_formatter(EngFormatter(sep=""))
-        pad = max(0.12 * (hi - lo), 0.01 * abs(hi), 0.5)
+        pad = max(0.12 * (hi - lo), 0.01 * abs(hi), 1.0)  # >= 2 integers in view
         limits = (lo - pad, hi + pad)
     if axis is axis.axes.xaxis:
         axis.axes.set_xlim(*limits)
@@ -422,13 +442,91 @@ def slope_guides(
     return lines
 
 
-def spread_note(n_seeds: Sequence[int] | int) -> str:
-    """What an error bar shows: "error bars: ± 1 std over 3 seeds" (or that there is none)."""
+def spread_note(n_seeds: Sequence[int] | int, confidence: float | None = None) -> str:
+    """What an error bar shows, for a legend title: "mean ± 1 std over 3 seeds", or with
+    ``confidence=0.95`` "mean, 95% t-interval over 3 seeds" (Student t interval of the mean),
+    or "one seed each (no error bars)"."""
     counts = sorted({n_seeds} if isinstance(n_seeds, int) else set(n_seeds))
     if counts == [1]:
         return "one seed each (no error bars)"
     span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-    return f"mean ± 1 std over {span} seeds"
+    if confidence is None:
+        return f"mean ± 1 std over {span} seeds"
+    return f"mean, {100 * confidence:g}% t-interval over {span} seeds"
+
+
+def log_axis(axis, values: Sequence[float], *, base: float = 10) -> None:
+    """A log-scaled axis whose labels read as plain numbers where the data span little:
+    within one decade, 4-6 evenly spaced round values (12, 14, 16, 18); up to three decades,
+    1-2-5 ticks (0.5, 1, 2, 5, 10); beyond that, decades (10^k). ``values``: the data
+    (positive values only count)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    positive = [v for v in values if v > 0]
+    setter = axis.axes.set_xscale if axis is axis.axes.xaxis else axis.axes.set_yscale
+    setter("log", base=base)
+    if not positive:
+        return
+    decades = math.log10(max(positive) / min(positive))
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    if decades < 1:
+        axis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10], min_n_ticks=3))
+        axis.set_major_formatter(plain)
+    elif decades <= 3:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(plain)
+    else:
+        return
+    axis.set_minor_formatter(NullFormatter())
+
+
+def dodge_offsets(xs: Sequence[Sequence[float]], step: float = 4.0) -> list[float]:
+    """Horizontal offsets (points) that draw series side by side where they share an
+    abscissa: series whose x values coincide somewhere (closer than 0.5% of the range or 0.1%
+    of the value) form a group, spread symmetrically ``step`` points apart in their order;
+    a series that shares no x with another gets 0. ``xs``: the x values of each series."""
+    every = [x for series in xs for x in series]
+    if not every:
+        return [0.0] * len(xs)
+    span = max(every) - min(every)
+
+    def near(a: float, b: float) -> bool:
+        return abs(a - b) <= max(0.005 * span, 1e-3 * max(abs(a), abs(b)))
+
+    group = list(range(len(xs)))  # union-find over series that share an x
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in range(len(xs)):
+        for j in range(i):
+            if any(near(a, b) for a in xs[i] for b in xs[j]):
+                group[root(i)] = root(j)
+    members: dict[int, list[int]] = {}
+    for i in range(len(xs)):
+        members.setdefault(root(i), []).append(i)
+    offsets = [0.0] * len(xs)
+    for ids in members.values():
+        for k, i in enumerate(ids):
+            offsets[i] = (k - (len(ids) - 1) / 2) * step if len(ids) > 1 else 0.0
+    return offsets
+
+
+def offset_artists(ax, artist, dx: float) -> None:
+    """Draw ``artist`` (a Line2D, a collection or a container such as an errorbar) ``dx``
+    points to the right of its data position; the data limits stay those of the data."""
+    if not dx:
+        return
+    from matplotlib.container import Container
+    from matplotlib.transforms import ScaledTranslation
+
+    shift = ax.transData + ScaledTranslation(dx / 72, 0, ax.figure.dpi_scale_trans)
+    for part in artist.get_children() if isinstance(artist, Container) else [artist]:
+        part.set_transform(shift)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -493,90 +591,3 @@ def _fixed_labels(labels: Sequence[str]):
 def plot_convergence(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
     """Save :func:`convergence_figure` to ``path`` (any :func:`figure_formats` suffix)."""
     return save_figure(convergence_figure(rows, title), path)
-
-
-def _entry_label(r: Mapping[str, Any]) -> str:
-    model = str(r.get("model", ""))
-    if model and not model.startswith("SolverNet("):  # a preset
-        return f"{model} ({r['scheme']})"
-    short = str(r.get("architecture", "")).split(" (")[0].split(":")[0].strip()
-    return f"{r['scheme']} ({short})" if short else str(r["scheme"])
-
-
-def _dodge(values: Sequence[float], step: float = 5.0) -> list[float]:
-    """Offsets in points that spread entries at (nearly) the same value symmetrically: values
-    closer than 0.5% of the range (or 0.1% of the value) share one cluster."""
-    lo, hi = min(values), max(values)
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    clusters: list[list[int]] = []
-    for i in order:
-        if clusters:
-            prev = values[clusters[-1][-1]]
-            tol = max(0.005 * (hi - lo), 1e-3 * abs(values[i]))
-            if values[i] - prev <= tol:
-                clusters[-1].append(i)
-                continue
-        clusters.append([i])
-    offsets = [0.0] * len(values)
-    for cluster in clusters:
-        for k, i in enumerate(sorted(cluster)):
-            offsets[i] = (k - (len(cluster) - 1) / 2) * step
-    return offsets
-
-
-def compare_figure(results: Sequence[dict], title: str = ""):
-    """Test accuracy (mean ± 1 std over seeds) against parameters and against F-evaluations
-    per forward pass, one series per entry of :func:`odenets.workflow.compare.compare`.
-
-    Entries at the same abscissa are offset by a few points (not data units) so that none
-    hides another; the legend's title says what the error bars are.
-    """
-    from matplotlib.transforms import ScaledTranslation
-
-    with figure_style():
-        fig, axes = new_figure(1, 2, width=7.0, height=3.2)
-        styles = series_styles(len(results))
-        keys = ("params", "f_evals")
-        for ax, key, xlabel, panel in (
-            (axes[0], "params", "parameters (count)", "accuracy vs model size"),
-            (axes[1], "f_evals", "F-evaluations per forward pass (count)", "accuracy vs cost"),
-        ):
-            xs = [r[key] for r in results]
-            for r, style, dx in zip(results, styles, _dodge(xs), strict=True):
-                container = ax.errorbar(
-                    r[key],
-                    100 * r["test_accuracy"],
-                    yerr=100 * r["test_accuracy_std"],
-                    color=style["color"],
-                    marker=style["marker"],
-                    linestyle="none",
-                    label=_entry_label(r),
-                )
-                container.lines[0].set_linestyle(style["linestyle"])  # shown in the legend
-                shift = ax.transData + ScaledTranslation(dx / 72, 0, fig.dpi_scale_trans)
-                for artist in container.get_children():
-                    artist.set_transform(shift)
-            count_axis(ax.xaxis, xs)
-            ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=panel)
-        lo = min(100 * (r["test_accuracy"] - r["test_accuracy_std"]) for r in results)
-        hi = max(100 * (r["test_accuracy"] + r["test_accuracy_std"]) for r in results)
-        pad = max(0.08 * (hi - lo), 0.5)
-        for ax in axes:
-            ax.set_ylim(max(lo - pad, 0), min(hi + pad, 100.5))
-        note = spread_note([len(r.get("runs", [None])) for r in results])
-        if any(_dodge([r[key] for r in results]) != [0.0] * len(results) for key in keys):
-            note += "\n(entries at one x drawn side by side)"
-        legend_outside(axes[1], title=note)
-        if title:
-            fig.suptitle(title)
-    return fig
-
-
-def plot_compare(results: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    """Save :func:`compare_figure` to ``path`` (any :func:`figure_formats` suffix)."""
-    return save_figure(compare_figure(results, title), path)
-
-
-def check_png(path: str | Path | None) -> str | Path | None:
-    """Deprecated alias of :func:`check_figure_path` (every matplotlib format is accepted)."""
-    return check_figure_path(path)
