@@ -76,6 +76,8 @@ def check_grid(t: Any, like: Tensor, *, increasing: bool = False) -> Grid:
     ``increasing=True`` a decreasing grid is refused (an Itô SDE runs forward in time).
     """
     if isinstance(t, Tensor):
+        if t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"t must hold real times, got dtype {t.dtype}")
         grid = t if t.is_floating_point() else t.to(like.dtype)
     elif isinstance(t, str | bytes) or not (isinstance(t, Sequence) or hasattr(t, "__array__")):
         raise TypeError(
@@ -86,8 +88,6 @@ def check_grid(t: Any, like: Tensor, *, increasing: bool = False) -> Grid:
             grid = torch.as_tensor(t, dtype=like.dtype)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TypeError(f"t must be a 1-D sequence of numbers, got {t!r}"[:200]) from err
-    if grid.is_complex():
-        raise TypeError(f"t must be real, got dtype {grid.dtype}")
     if grid.ndim != 1:
         raise ValueError(f"t must be 1-D, got shape {tuple(grid.shape)}")
     if grid.numel() == 0:
