@@ -177,6 +177,8 @@ def anderson_iterate(
 
     Returns ``(z, g(z), evaluations, residual)``; the caller decides what failure means.
     """
+    if _on_host(z0):
+        return _anderson_host(g, z0, tol, max_iter, memory)
     shape, dtype = z0.shape, z0.dtype
     work = _work_dtype(dtype)
     z, gz = z0, g(z0)
@@ -190,6 +192,8 @@ def anderson_iterate(
         step = history.extrapolate(gx) if history is not None and history.k else None
         x_next = gx if step is None else step
         z = x_next.view(shape).to(dtype)
+        if work != dtype:  # the residual of the point g was evaluated at
+            x_next = z.reshape(-1).to(work)
         gz = g(z)
         count += 1
         g_next = gz.reshape(-1).to(work)
@@ -204,6 +208,62 @@ def anderson_iterate(
             diff, size = values[-2:]
         x, gx, f = x_next, g_next, f_next
         res = _ratio(diff, size)
+    return z, gz, count, res
+
+
+#: States up to this many elements (float32/float64 on the CPU) iterate with NumPy on the
+#: host: per iteration the map ``g`` is the only PyTorch work, the rest is a few microseconds.
+HOST_MAX_NUMEL = 4096
+_NUMPY = {torch.float64: np.float64, torch.float32: np.float32}
+
+
+def _on_host(z0: Tensor) -> bool:
+    return z0.device.type == "cpu" and z0.dtype in _NUMPY and z0.numel() <= HOST_MAX_NUMEL
+
+
+def _anderson_host(g, z0, tol, max_iter, memory):
+    """:func:`anderson_iterate` for small CPU states: the same iteration, the history and the
+    least squares in float64 NumPy (tensors and arrays share memory; nothing is copied to
+    call ``g`` in float64)."""
+    shape, np_dtype = z0.shape, _NUMPY[z0.dtype]
+
+    def values(t: Tensor) -> np.ndarray:
+        return t.detach().reshape(-1).numpy().astype(np.float64, copy=False)
+
+    z, gz = z0, g(z0)
+    count = 1
+    gx = values(gz)
+    f = gx - values(z)
+    m, n = memory, gx.size
+    d_f, d_g = np.empty((m, n)), np.empty((m, n))
+    gram = np.zeros((m, m))
+    k = head = 0
+    res = _ratio(float(np.linalg.norm(f)), float(np.linalg.norm(gx)))
+    while res > tol and count < max_iter and res != math.inf:
+        x_next = gx
+        if k:
+            ridge = 1e-10 * max(float(gram.diagonal()[:k].max()), 1e-300)
+            try:
+                gamma = np.linalg.solve(gram[:k, :k] + ridge * np.eye(k), d_f[:k] @ f)
+                step = gx - gamma @ d_g[:k]
+                if np.isfinite(step).all():
+                    x_next = step
+            except np.linalg.LinAlgError:  # singular despite the ridge: the plain step
+                pass
+        z_np = np.ascontiguousarray(x_next, dtype=np_dtype)
+        x_next = z_np.astype(np.float64, copy=False)  # the point g is evaluated at
+        z = torch.from_numpy(z_np).view(shape)
+        gz = g(z)
+        count += 1
+        g_next = values(gz)
+        f_next = g_next - x_next
+        if m:
+            d_f[head], d_g[head] = f_next - f, g_next - gx
+            k = min(k + 1, m)
+            gram[head, :k] = gram[:k, head] = d_f[:k] @ d_f[head]
+            head = (head + 1) % m
+        gx, f = g_next, f_next
+        res = _ratio(float(np.linalg.norm(f)), float(np.linalg.norm(gx)))
     return z, gz, count, res
 
 

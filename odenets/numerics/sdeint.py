@@ -39,10 +39,6 @@ from .trajectory import check_grid, check_state, check_step_size, checked_rate, 
 __all__ = ["brownian_increments", "sdeint"]
 
 BACKENDS = ("odenets", "torchsde")
-#: Kept for code that read it: sdeint no longer seeds by default (fresh randomness per call;
-#: pass ``seed=`` or ``generator=`` to reproduce a path).
-DEFAULT_SEED = None
-_GridBrownian = GridBrownian  # the 0.1 name
 
 
 def _sde_schemes() -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -58,6 +59,17 @@ class Grid:
     @property
     def steps(self) -> int:
         return len(self.values) - 1
+
+    def steps_in_precision(self) -> list[float]:
+        """The steps ``t_{n+1} - t_n`` as Python numbers, rounded as the grid's dtype rounds
+        them (float64 and float32 on the host, exactly; other dtypes on the device)."""
+        v, dtype = self.values, self.times.dtype
+        if dtype == torch.float64:
+            return [b - a for a, b in pairwise(v)]
+        if dtype == torch.float32:
+            w = np.asarray(v, dtype=np.float32)
+            return (w[1:] - w[:-1]).tolist()
+        return (self.times[1:] - self.times[:-1]).tolist()
 
     def uniform(self, rtol: float = 1e-6) -> bool:
         """Whether all intervals are equal to ``rtol`` (relative to the first)."""
@@ -212,9 +224,13 @@ def walk(
     (fused updates) unless the grid needs gradients.
     """
     times = grid.times
-    diffs = times[1:] - times[:-1]  # the steps in the grid's own precision
-    hs: Sequence[Any] = diffs.unbind(0) if times.requires_grad else diffs.tolist()
-    ts = times.unbind(0)
+    if times.requires_grad:  # differentiable times and steps
+        hs: Sequence[Any] = (times[1:] - times[:-1]).unbind(0)
+        ts: Sequence[Tensor] = times.unbind(0)
+    else:  # plain-number steps (fused updates); the times as 0-dim views, made in one call
+        hs = grid.steps_in_precision()
+        with torch.no_grad():
+            ts = times.unbind(0)
     ys = [y0]
     y, state = y0, None
     if states is None and keep is None:
