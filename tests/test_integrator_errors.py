@@ -198,6 +198,11 @@ SDE_CASES = [
         "bm must be a Brownian motion",
     ),
     (
+        {"drift": _object(), "diffusion": Y0, "y0": T, "t": None, "generator": 0.01},
+        TypeError,
+        "pass method= and dt= by keyword",
+    ),
+    (
         {
             "drift": _object(),
             "diffusion": Y0,

@@ -135,8 +135,11 @@ def sdeint(
             f"{sorted(sources)}"
         )
     if generator is not None and not isinstance(generator, torch.Generator):
+        hint = ""
+        if terms.source is not None and isinstance(generator, int | float):
+            hint = "; in sdeint(sde, y0, ts, bm, ...) pass method= and dt= by keyword"
         raise TypeError(
-            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}{hint}"
         )
     if seed is not None:
         generator = seeded_generator(seed, y0.device)
