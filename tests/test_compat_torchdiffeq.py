@@ -216,3 +216,12 @@ def test_the_default_call_stays_odenets_rk4():
     y0 = torch.randn(2, 3, dtype=DT)
     t = torch.linspace(0, 1, 5, dtype=DT)
     torch.testing.assert_close(on.odeint(func, y0, t), on.odeint(func, y0, t, "rk4"))
+
+
+def test_the_torchdiffeq_backend_without_a_name_is_torchdiffeqs_default():
+    func = ODEFunc()
+    y0 = torch.randn(2, 3, dtype=DT)
+    t = torch.linspace(0, 1, 3, dtype=DT)
+    torch.testing.assert_close(
+        on.odeint(func, y0, t, backend="torchdiffeq"), torchdiffeq.odeint(func, y0, t)
+    )

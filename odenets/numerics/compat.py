@@ -162,6 +162,8 @@ def route_ode(
         return Route("odenets", same)
     name = getattr(scheme, "name", scheme)
     if backend == "torchdiffeq":
+        if name is None:  # torchdiffeq's own default
+            return Route("torchdiffeq", "dopri5")
         name = _check_name("scheme", name)
         if name in TORCHDIFFEQ_ONLY:
             return Route("torchdiffeq", name)

@@ -84,7 +84,8 @@ def odeint(
             schemes need a uniform (walked) grid.
         scheme: a registered odenets scheme id (:func:`odenets.list_schemes`); default
             ``"rk4"`` (classical). With ``backend="torchdiffeq"``, the torchdiffeq solver of
-            the same arithmetic, or a torchdiffeq-only name such as ``"dopri5"``.
+            the same arithmetic, or a torchdiffeq-only name such as ``"dopri5"`` (default
+            there: torchdiffeq's own, ``"dopri5"``).
         method: torchdiffeq's name instead (exclusive with ``scheme``), meaning what it means
             in torchdiffeq: ``"euler"``, ``"midpoint"``, ``"rk4"`` (the 3/8 rule: odenets
             ``"rk38"``), ``"heun2"`` (``"heun"``), ``"heun3"`` run on odenets; every other
