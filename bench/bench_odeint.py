@@ -30,9 +30,10 @@ measurement. Progress goes to stderr.
 
 ``--implicit`` instead times the implicit solve: ``odeint`` of 320 backward-Euler steps of the
 stiff ``y' = -50 (y - cos t)`` (h = 0.01, a 4-element float64 state; Anderson m = 5), forward
-and forward + backward, per step. ``--baseline DIR`` times an other version of the package
+and forward + backward, per step. ``--baseline DIR`` times another version of the package
 side by side (``DIR/odenets``, e.g. ``git archive 74b51f1 odenets | tar -x -C DIR``), imported
-under another name:
+under another name; without ``--implicit`` it adds ``baseline_euler``/``baseline_rk4`` to the
+candidates:
 
     python bench/bench_odeint.py --implicit --baseline /tmp/odenets-0.1
 """
@@ -91,8 +92,8 @@ def hand_rk4(f: Callable, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.stack(ys)
 
 
-def candidates(f: Callable, t: torch.Tensor, variant: str) -> dict[str, Callable]:
-    """``name -> solve(y0)`` for one compile variant."""
+def candidates(f: Callable, t: torch.Tensor, variant: str, baseline=None) -> dict[str, Callable]:
+    """``name -> solve(y0)`` for one compile variant (``baseline``: another odenets)."""
     solves = {
         "hand_euler": lambda y0: hand_euler(f, y0, t),
         "hand_rk4": lambda y0: hand_rk4(f, y0, t),
@@ -101,6 +102,9 @@ def candidates(f: Callable, t: torch.Tensor, variant: str) -> dict[str, Callable
         "torchdiffeq_euler": lambda y0: torchdiffeq.odeint(f, y0, t, method="euler"),
         "torchdiffeq_rk4": lambda y0: torchdiffeq.odeint(f, y0, t, method="rk4"),
     }
+    if baseline is not None:
+        solves["baseline_euler"] = lambda y0: baseline.odeint(f, y0, t, "euler")
+        solves["baseline_rk4"] = lambda y0: baseline.odeint(f, y0, t, "rk4")
     if variant == "loop":  # the whole integration as one compiled function
         return {k: torch.compile(v) for k, v in solves.items() if not k.startswith("torchdiffeq")}
     return solves
@@ -140,6 +144,8 @@ RATIOS = {
     "odenets_rk4 / hand_rk4": ("odenets_rk4", "hand_rk4"),
     "torchdiffeq_euler / odenets_euler": ("torchdiffeq_euler", "odenets_euler"),
     "torchdiffeq_rk4 / odenets_rk4": ("torchdiffeq_rk4", "odenets_rk4"),
+    "baseline_euler / odenets_euler": ("baseline_euler", "odenets_euler"),
+    "baseline_rk4 / odenets_rk4": ("baseline_rk4", "odenets_rk4"),
 }
 
 
@@ -244,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.testing.assert_close(on.odeint(f, y0, t, "euler"), ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(on.odeint(f, y0, t, "rk4"), hand_rk4(f, y0, t), rtol=1e-5, atol=1e-5)
 
+    baseline = None if args.baseline is None else _import_copy(args.baseline, "odenets_baseline")
     records = []
     jobs = [(r, v, b, d) for r in range(args.runs) for v in variants for b in batches for d in dims]
     for run, variant, batch, dim in tqdm(jobs, desc="bench_odeint", file=sys.stderr):
@@ -252,7 +259,8 @@ def main(argv: list[str] | None = None) -> None:
         fn = torch.compile(field) if variant == "field" else field
         y0 = torch.randn(batch, dim, device=dev)
         for mode in modes:
-            times, first = timed(candidates(fn, t, variant), y0, mode, args.repeats, args.budget)
+            solves = candidates(fn, t, variant, baseline)
+            times, first = timed(solves, y0, mode, args.repeats, args.budget)
             records.append(
                 {
                     "run": run,
