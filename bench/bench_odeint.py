@@ -110,10 +110,18 @@ def candidates(f: Callable, t: torch.Tensor, variant: str, baseline=None) -> dic
     return solves
 
 
-def timed(solves: dict[str, Callable], y0: torch.Tensor, mode: str, repeats: int, budget: float):
+def timed(
+    solves: dict[str, Callable],
+    y0: torch.Tensor,
+    mode: str,
+    repeats: int,
+    budget: float,
+    compiled: bool,
+):
     """Median seconds per call, candidates interleaved; the first call (warm-up, and the
-    compile for compiled variants) is timed separately. A candidate whose warm-up exceeds
-    ``budget`` seconds is timed once more instead of ``repeats`` times."""
+    compile for compiled variants) is timed separately. A candidate whose first call exceeds
+    ``budget`` seconds is not repeated: its first call is its sample if nothing was compiled,
+    else one more call is."""
     sync = torch.cuda.synchronize if y0.is_cuda else (lambda: None)
 
     def call(solve):
@@ -121,7 +129,7 @@ def timed(solves: dict[str, Callable], y0: torch.Tensor, mode: str, repeats: int
             with torch.no_grad():
                 solve(y0)
         else:
-            solve(y0.requires_grad_(False))[-1].square().mean().backward()
+            solve(y0)[-1].square().mean().backward()
         sync()
 
     first, samples = {}, {k: [] for k in solves}
@@ -131,12 +139,12 @@ def timed(solves: dict[str, Callable], y0: torch.Tensor, mode: str, repeats: int
         first[name] = time.perf_counter() - start
     for r in range(repeats):
         for name, solve in solves.items():
-            if r > 0 and first[name] > budget:
+            if first[name] > budget and (not compiled or r > 0):
                 continue
             start = time.perf_counter()
             call(solve)
             samples[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in samples.items()}, first
+    return {k: statistics.median(v or [first[k]]) for k, v in samples.items()}, first
 
 
 RATIOS = {
@@ -260,18 +268,18 @@ def main(argv: list[str] | None = None) -> None:
         y0 = torch.randn(batch, dim, device=dev)
         for mode in modes:
             solves = candidates(fn, t, variant, baseline)
-            times, first = timed(solves, y0, mode, args.repeats, args.budget)
-            records.append(
-                {
-                    "run": run,
-                    "variant": variant,
-                    "mode": mode,
-                    "batch": batch,
-                    "dim": dim,
-                    "ms": {k: 1e3 * v for k, v in times.items()},
-                    "first_call_s": first,
-                }
-            )
+            times, first = timed(solves, y0, mode, args.repeats, args.budget, variant != "eager")
+            record = {
+                "run": run,
+                "variant": variant,
+                "mode": mode,
+                "batch": batch,
+                "dim": dim,
+                "ms": {k: 1e3 * v for k, v in times.items()},
+                "first_call_s": first,
+            }
+            records.append(record)
+            tqdm.write(json.dumps(record), file=sys.stderr)  # progress, one line per size
 
     print(
         f"torch {torch.__version__}, device {dev}, threads {torch.get_num_threads()}, "
