@@ -3,7 +3,7 @@
 An MLP field ``f(t, y) = W2 tanh(W1 y + b1) + b2`` (hidden width 32), ``--steps`` fixed steps
 (default 1,000) on the output grid ``t = linspace(0, 1, steps + 1)`` (every step is an output,
 as in torchdiffeq issue 278), states ``(batch, dim)`` for every batch in ``--batches`` and dim
-in ``--dims``. Candidates, timed interleaved in one run (median of ``--repeats`` calls):
+in ``--dims``. Candidates, timed interleaved in one run (the fastest of ``--repeats`` calls):
 
 * ``hand_euler``, ``hand_rk4``: the loops a user writes (``y = y + h * f(t[n], y)``, the
   classical RK4), keeping every point and stacking at the end;
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -118,7 +117,8 @@ def timed(
     budget: float,
     compiled: bool,
 ):
-    """Median seconds per call, candidates interleaved; the first call (warm-up, and the
+    """Fastest seconds per call (the least disturbed by other load; the candidates are
+    interleaved, so load hits all of them alike); the first call (warm-up, and the
     compile for compiled variants) is timed separately. A candidate whose first call exceeds
     ``budget`` seconds is not repeated: its first call is its sample if nothing was compiled,
     else one more call is."""
@@ -144,7 +144,7 @@ def timed(
             start = time.perf_counter()
             call(solve)
             samples[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v or [first[k]]) for k, v in samples.items()}, first
+    return {k: min(v or [first[k]]) for k, v in samples.items()}, first
 
 
 RATIOS = {
@@ -208,7 +208,7 @@ def implicit(args) -> None:
             fn()
             samples[k].append(time.perf_counter() - start)
     print(f"odeint backward_euler, {steps} steps of y' = -50 (y - cos t), h = {h}, float64 (4,)")
-    ms = {k: 1e3 * statistics.median(v) / steps for k, v in samples.items()}
+    ms = {k: 1e3 * min(v) / steps for k, v in samples.items()}  # fastest: least disturbed
     for k, v in ms.items():
         print(f"{k:>28}: {v:7.3f} ms per step")
     if "baseline forward" in ms:
