@@ -257,3 +257,20 @@ def test_solve_output_needs_no_grad_when_nothing_does(scheme):
     out.numpy()
     y1 = y0.clone().requires_grad_(True)
     assert on.odeint(lambda t, y: -y, y1, [0.0, 0.1, 0.2], scheme).requires_grad
+
+
+@pytest.mark.parametrize("memory", [0, 5])
+def test_host_and_device_anderson_take_the_same_iterates(memory, monkeypatch):
+    """Small CPU states iterate in NumPy, the rest with tensors: the same algorithm."""
+    from odenets.numerics import fixed_point
+
+    q, _ = torch.linalg.qr(torch.randn(40, 40, dtype=DT))
+    a = q @ torch.diag(torch.linspace(-0.9, 0.9, 40, dtype=DT)) @ q.T
+    x = torch.randn(40, dtype=DT)
+    runs = {}
+    for limit in (4096, 0):  # host, then device
+        monkeypatch.setattr(fixed_point, "HOST_MAX_NUMEL", limit)
+        runs[limit] = fixed_point.anderson_iterate(lambda z: x + a @ z, x, 1e-11, 300, memory)
+    (_, g_h, n_h, r_h), (_, g_d, n_d, r_d) = runs[4096], runs[0]
+    assert n_h == n_d and r_h <= 1e-11 and r_d <= 1e-11
+    torch.testing.assert_close(g_h, g_d, rtol=1e-9, atol=1e-10)

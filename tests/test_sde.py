@@ -10,7 +10,7 @@ import torchsde
 import odenets as on
 import odenets.networks
 import odenets.numerics
-from odenets.numerics.sdeint import _GridBrownian
+from odenets.numerics.brownian import GridBrownian
 
 MU, SIGMA = 0.7, 0.4
 
@@ -51,8 +51,8 @@ def test_matches_torchsde_euler_with_the_same_increments():
     y0 = torch.rand(5, 3, dtype=torch.float64) + 0.5
     dw = torch.randn(64, 5, 3, dtype=torch.float64) * (1 / 64) ** 0.5
     ours = on.sdeint(drift, diffusion, y0, t, increments=dw)
-    bm = _GridBrownian(t, dw)
-    torchsde._brownian.BaseBrownian.register(_GridBrownian)
+    bm = GridBrownian(t, dw)
+    torchsde._brownian.BaseBrownian.register(GridBrownian)
     ref = torchsde.sdeint(Reference(), y0, t, bm=bm, method="euler", dt=1 / 64)
     torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)
     assert (ours[-1] - y0).abs().max() > 0.1  # the comparison is not trivial
@@ -77,9 +77,10 @@ def test_generator_reproduces_paths():
 
     torch.testing.assert_close(run(3), run(3), rtol=0, atol=0)
     assert (run(3) - run(4)).abs().max() > 1e-3
-    torch.testing.assert_close(
-        on.sdeint(drift, diffusion, y0, t), on.sdeint(drift, diffusion, y0, t), rtol=0, atol=0
-    )
+    torch.testing.assert_close(run(3), on.sdeint(drift, diffusion, y0, t, seed=3))
+    # without a source of noise every call draws a fresh path (as torchsde does)
+    fresh = [on.sdeint(drift, diffusion, y0, t) for _ in range(2)]
+    assert (fresh[0] - fresh[1]).abs().max() > 1e-3
     # increments drawn by brownian_increments are what the generator path used
     dw = on.numerics.sdeint.brownian_increments(
         t, y0.shape, torch.Generator().manual_seed(3), y0.dtype
@@ -147,8 +148,12 @@ def test_torchsde_backend_other_methods_and_adjoint():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"increments": torch.zeros(3, 2)}, ValueError, r"shape \(len\(t\) - 1, \*y0.shape\)"),
-        ({"increments": torch.zeros(4, 2), "generator": torch.Generator()}, ValueError, "not both"),
+        ({"increments": torch.zeros(3, 2)}, ValueError, r"shape \(steps, \*y0.shape\) = \(4, 2\)"),
+        (
+            {"increments": torch.zeros(4, 2), "generator": torch.Generator()},
+            ValueError,
+            "at most one source of noise",
+        ),
         ({"increments": [0.0] * 4}, TypeError, "increments must be a torch.Tensor"),
         ({"generator": 3}, TypeError, "torch.Generator"),
         (

@@ -16,11 +16,13 @@ with :class:`ConvergenceWarning`), saying the residual and the iteration count.
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -49,9 +51,16 @@ class ConvergenceWarning(RuntimeWarning):
 
 
 def default_tol(dtype: torch.dtype) -> float:
-    """The tolerance used when none is given: ``1e-12`` in float64, ``1e-5`` otherwise (a
-    few hundred ulps of float32, reachable despite rounding)."""
-    return 1e-12 if dtype == torch.float64 else 1e-5
+    """The tolerance used when none is given: ``4 eps^0.8`` with ``eps = finfo(dtype).eps``.
+
+    The power law runs through the float32 and float64 defaults of odenets 0.1 (1.2e-5 ~ 100
+    ulps, 1.2e-12) and leaves about 10-16 ulps in half precision (float16: 1.6e-2, bfloat16:
+    8.2e-2), where the relative residual cannot fall much below eps: ``g(z)`` itself is
+    rounded to the dtype (measured floors on ``y' = -y``: ~0.3 eps in float16, ~0.7 eps in
+    bfloat16). A fixed multiple of eps would be unreachable in half precision or needlessly
+    loose in float64.
+    """
+    return 4.0 * torch.finfo(dtype).eps ** 0.8
 
 
 @dataclass(frozen=True)
@@ -91,31 +100,69 @@ class SolveStats:
 
 
 def relative_residual(gz: Tensor, z: Tensor) -> float:
-    """``||g(z) - z|| / ||g(z)||`` (0 when they are equal, inf when not finite)."""
-    diff = (gz - z).norm().item()
+    """``||g(z) - z|| / ||g(z)||`` (0 when they are equal, inf when not finite); one host sync."""
+    work = _work_dtype(gz.dtype)
+    diff, size = torch.stack([(gz - z).to(work).norm(), gz.to(work).norm()]).tolist()
+    return _ratio(diff, size)
+
+
+def _ratio(diff: float, size: float) -> float:
     if diff == 0.0:
         return 0.0
-    if diff != diff or diff == float("inf"):
-        return float("inf")
-    return diff / max(gz.norm().item(), 1e-30)
+    if not math.isfinite(diff) or not math.isfinite(size):
+        return math.inf
+    return diff / max(size, 1e-30)
 
 
-def _anderson_update(xs: list[Tensor], gs: list[Tensor]) -> Tensor | None:
-    """The Anderson (type II) extrapolation from the last iterates ``xs`` and ``gs = g(xs)``:
-    ``z = g_k - dG gamma`` with ``gamma = argmin ||f_k - dF gamma||``, ``f = g - x``."""
-    fs = [g - x for x, g in zip(xs, gs, strict=True)]
-    d_f = torch.stack([b - a for a, b in pairwise(fs)], 1)
-    d_g = torch.stack([b - a for a, b in pairwise(gs)], 1)
-    # the (m x m) least-squares system is solved in float64; the long products stay native
-    gram = (d_f.T @ d_f).double()
-    ridge = 1e-10 * gram.diagonal().max().clamp_min(1e-300)
-    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    try:
-        gamma = torch.linalg.solve(gram + ridge * eye, (d_f.T @ fs[-1]).double())
-    except RuntimeError:  # singular despite the ridge: fall back to the plain step
-        return None
-    z = gs[-1] - d_g @ gamma.to(d_g.dtype)
-    return z if torch.isfinite(z).all() else None
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Half-precision iterations keep their history and inner products in float32."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+class _History:
+    """The last ``m`` differences of Anderson's residuals ``f = g(x) - x`` and of the ``g``
+    values, as rows of two preallocated ``(m, n)`` buffers (a ring), with their Gram matrix
+    ``dF dF^T`` kept on the host (NumPy, float64) and updated by one row per iteration."""
+
+    def __init__(self, m: int, n: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.d_f = torch.empty(m, n, dtype=dtype, device=device)
+        self.d_g = torch.empty(m, n, dtype=dtype, device=device)
+        self.gram = np.zeros((m, m))
+        self.rhs = np.zeros(m)
+        self.m, self.k, self.head = m, 0, 0
+
+    def push(self, df: Tensor, dg: Tensor, f: Tensor) -> Tensor:
+        """Store one pair of differences; returns the device products ``[dF df, dF f]``
+        over the stored rows, to be read back with :meth:`update`."""
+        row = self.head
+        self.d_f[row].copy_(df)
+        self.d_g[row].copy_(dg)
+        self.head = (row + 1) % self.m
+        self.k = min(self.k + 1, self.m)
+        self.row = row
+        return (self.d_f[: self.k] @ torch.stack([self.d_f[row], f], 1)).T.reshape(-1)
+
+    def update(self, values: Sequence[float]) -> None:
+        """Enter the products read back from :meth:`push` (``2 k`` numbers)."""
+        k, row = self.k, self.row
+        self.gram[row, :k] = self.gram[:k, row] = values[:k]
+        self.rhs[:k] = values[k : 2 * k]
+
+    def extrapolate(self, gx: Tensor) -> Tensor | None:
+        """Anderson type II: ``g_k - dG^T gamma`` with ``gamma = argmin ||f_k - dF^T gamma||``
+        (normal equations with a 1e-10 relative ridge, solved on the host in float64);
+        ``None`` when the system is singular or not finite (the caller takes the plain step)."""
+        k = self.k
+        gram = self.gram[:k, :k]
+        ridge = 1e-10 * max(float(gram.diagonal().max()), 1e-300)
+        try:
+            gamma = np.linalg.solve(gram + ridge * np.eye(k), self.rhs[:k])
+        except np.linalg.LinAlgError:
+            return None
+        if not np.isfinite(gamma).all():
+            return None
+        gamma = torch.from_numpy(gamma).to(device=gx.device, dtype=gx.dtype)
+        return torch.addmv(gx, self.d_g[:k].T, gamma, alpha=-1)
 
 
 @torch.no_grad()
@@ -125,34 +172,112 @@ def anderson_iterate(
     """Iterate ``z = g(z)`` from ``z0`` (Anderson-accelerated when ``memory > 0``) until the
     relative residual is at most ``tol`` or ``max_iter`` evaluations are spent.
 
+    One host synchronisation per iteration: the residual norms and the new Gram entries are
+    read together. Half-precision states keep the history and products in float32.
+
     Returns ``(z, g(z), evaluations, residual)``; the caller decides what failure means.
     """
-    shape = z0.shape
-    z = z0
-    gz = g(z)
-    res, count = relative_residual(gz, z), 1
-    xs: list[Tensor] = []
-    gs: list[Tensor] = []
-    while res > tol and count < max_iter and res != float("inf"):
-        step = gz
-        if memory > 0:
-            xs.append(z.reshape(-1))
-            gs.append(gz.reshape(-1))
-            del xs[: -(memory + 1)], gs[: -(memory + 1)]
-            if len(xs) > 1:
-                update = _anderson_update(xs, gs)
-                if update is not None:
-                    step = update.view(shape)
-        z = step
+    if _on_host(z0):
+        return _anderson_host(g, z0, tol, max_iter, memory)
+    shape, dtype = z0.shape, z0.dtype
+    work = _work_dtype(dtype)
+    z, gz = z0, g(z0)
+    count = 1
+    x, gx = z.reshape(-1).to(work), gz.reshape(-1).to(work)
+    f = gx - x
+    history = _History(memory, x.numel(), work, x.device) if memory > 0 else None
+    diff, size = torch.stack([f.norm(), gx.norm()]).tolist()
+    res = _ratio(diff, size)
+    while res > tol and count < max_iter and res != math.inf:
+        step = history.extrapolate(gx) if history is not None and history.k else None
+        x_next = gx if step is None else step
+        z = x_next.view(shape).to(dtype)
+        if work != dtype:  # the residual of the point g was evaluated at
+            x_next = z.reshape(-1).to(work)
         gz = g(z)
-        res, count = relative_residual(gz, z), count + 1
+        count += 1
+        g_next = gz.reshape(-1).to(work)
+        f_next = g_next - x_next
+        norms = torch.stack([f_next.norm(), g_next.norm()])
+        if history is None:
+            diff, size = norms.tolist()
+        else:
+            products = history.push(f_next - f, g_next - gx, f_next)
+            values = torch.cat([products, norms]).tolist()  # the one host sync
+            history.update(values)
+            diff, size = values[-2:]
+        x, gx, f = x_next, g_next, f_next
+        res = _ratio(diff, size)
     return z, gz, count, res
 
 
-def _fail(what: str, res: float, count: int, tol: float, on_failure: str) -> None:
+#: States up to this many elements (float32/float64 on the CPU) iterate with NumPy on the
+#: host: per iteration the map ``g`` is the only PyTorch work, the rest is a few microseconds.
+HOST_MAX_NUMEL = 4096
+_NUMPY = {torch.float64: np.float64, torch.float32: np.float32}
+
+
+def _on_host(z0: Tensor) -> bool:
+    return z0.device.type == "cpu" and z0.dtype in _NUMPY and z0.numel() <= HOST_MAX_NUMEL
+
+
+def _anderson_host(g, z0, tol, max_iter, memory):
+    """:func:`anderson_iterate` for small CPU states: the same iteration, the history and the
+    least squares in float64 NumPy (tensors and arrays share memory; nothing is copied to
+    call ``g`` in float64)."""
+    shape, np_dtype = z0.shape, _NUMPY[z0.dtype]
+
+    def values(t: Tensor) -> np.ndarray:
+        return t.detach().reshape(-1).numpy().astype(np.float64, copy=False)
+
+    z, gz = z0, g(z0)
+    count = 1
+    gx = values(gz)
+    f = gx - values(z)
+    m, n = memory, gx.size
+    d_f, d_g = np.empty((m, n)), np.empty((m, n))
+    gram = np.zeros((m, m))
+    k = head = 0
+    res = _ratio(float(np.linalg.norm(f)), float(np.linalg.norm(gx)))
+    while res > tol and count < max_iter and res != math.inf:
+        x_next = gx
+        if k:
+            ridge = 1e-10 * max(float(gram.diagonal()[:k].max()), 1e-300)
+            try:
+                gamma = np.linalg.solve(gram[:k, :k] + ridge * np.eye(k), d_f[:k] @ f)
+                step = gx - gamma @ d_g[:k]
+                if np.isfinite(step).all():
+                    x_next = step
+            except np.linalg.LinAlgError:  # singular despite the ridge: the plain step
+                pass
+        z_np = np.ascontiguousarray(x_next, dtype=np_dtype)
+        x_next = z_np.astype(np.float64, copy=False)  # the point g is evaluated at
+        z = torch.from_numpy(z_np).view(shape)
+        gz = g(z)
+        count += 1
+        g_next = values(gz)
+        f_next = g_next - x_next
+        if m:
+            d_f[head], d_g[head] = f_next - f, g_next - gx
+            k = min(k + 1, m)
+            gram[head, :k] = gram[:k, head] = d_f[:k] @ d_f[head]
+            head = (head + 1) % m
+        gx, f = g_next, f_next
+        res = _ratio(float(np.linalg.norm(f)), float(np.linalg.norm(gx)))
+    return z, gz, count, res
+
+
+def _fail(what: str, res: float, count: int, tol: float, on_failure: str, dtype=None) -> None:
+    floor = ""
+    if dtype is not None and tol < 2 * torch.finfo(dtype).eps:
+        floor = (
+            f" tol {tol:.3g} is below the rounding floor of {dtype} (eps = "
+            f"{torch.finfo(dtype).eps:.3g}): leave tol=None for the dtype's default "
+            f"({default_tol(dtype):.3g}) or compute in a wider dtype."
+        )
     message = (
         f"{what} did not converge: relative residual {res:.3g} > tol {tol:.3g} after "
-        f"{count} iterations. A unique solution needs h*Lip(F) < 1 (see "
+        f"{count} iterations.{floor} A unique solution needs h*Lip(F) < 1 (see "
         "odenets.networks.contraction); try a smaller h, Anderson acceleration (anderson=5), "
         "a larger max_iter, or solver='series'/'picard'"
     )
@@ -162,24 +287,42 @@ def _fail(what: str, res: float, count: int, tol: float, on_failure: str) -> Non
         raise ConvergenceError(message)
 
 
+def _scaled(offset: Tensor, scale: Any, term: Tensor) -> Tensor:
+    """``offset + scale * term`` (fused for a plain number)."""
+    if isinstance(scale, int | float) and not isinstance(scale, bool):
+        return torch.add(offset, term, alpha=scale)
+    return offset + scale * term
+
+
 class _AdjointIdentity(torch.autograd.Function):
-    """Identity forward; backward solves ``w = u + J^T w`` with ``J = dg/dz`` at ``z*``."""
+    """Identity forward; backward solves ``w = u + J^T w`` with ``J = dg/dz`` at ``z*``.
+
+    ``J^T w`` is the vector-Jacobian product of ``dep`` (``g``'s output, or only the part
+    of ``g`` that depends on ``z``) times ``scale``. Parts of ``g`` that do not depend on
+    ``z`` at all give ``J = 0`` (``w = u``).
+    """
 
     @staticmethod
-    def forward(ctx, out, z, settings, tol, stats):
-        ctx.save_for_backward(out, z)
-        ctx.settings, ctx.tol, ctx.stats = settings, tol, stats
+    def forward(ctx, out, dep, z, scale, settings, tol, stats):
+        ctx.save_for_backward(dep, z)
+        ctx.scale, ctx.settings, ctx.tol, ctx.stats = scale, settings, tol, stats
         return out.view_as(out)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, u):
-        out, z = ctx.saved_tensors
-        settings = ctx.settings
+        dep, z = ctx.saved_tensors
+        settings, scale = ctx.settings, ctx.scale
+        if isinstance(scale, Tensor):
+            scale = scale.detach()
+        if not dep.requires_grad:  # g does not depend on z: J = 0
+            return u, None, None, None, None, None, None
 
         def adjoint(w: Tensor) -> Tensor:
-            (jt_w,) = torch.autograd.grad(out, z, w, retain_graph=True)
-            return u + jt_w
+            (jt_w,) = torch.autograd.grad(dep, z, w, retain_graph=True, allow_unused=True)
+            if jt_w is None:  # the field does not use its argument: J = 0
+                return u
+            return u + (jt_w if scale is None else scale * jt_w)
 
         _, w, count, res = anderson_iterate(
             adjoint, u, ctx.tol, settings.max_iter, settings.anderson
@@ -193,8 +336,9 @@ class _AdjointIdentity(torch.autograd.Function):
                 count,
                 ctx.tol,
                 settings.on_failure,
+                u.dtype,
             )
-        return w, None, None, None, None
+        return w, None, None, None, None, None, None
 
 
 def implicit_solve(
@@ -202,6 +346,8 @@ def implicit_solve(
     z0: Tensor,
     settings: SolveSettings | None = None,
     stats: SolveStats | None = None,
+    *,
+    affine: tuple[Tensor, Any, Callable[[Tensor], Tensor]] | None = None,
 ) -> Tensor:
     """Solve ``z = g(z)`` from ``z0`` and return ``g(z*)``, differentiable by the IFT.
 
@@ -212,10 +358,16 @@ def implicit_solve(
         settings: tolerance, budget, acceleration and failure mode.
         stats: if given, filled with the iteration counts and residuals (forward now, adjoint
             after ``backward``).
+        affine: optionally ``(offset, scale, term)`` with ``g(z) = offset + scale * term(z)``
+            (backward Euler: ``(y, h, F)``). The output is then built from these parts and
+            the adjoint iteration differentiates ``term`` alone, so its cost does not grow
+            with the graph behind ``offset`` (the trajectory so far) — without it every
+            vector-Jacobian product of the adjoint walks that whole graph.
 
     Returns:
         ``g(z*)`` (one more contraction step past the accepted iterate). Gradients flow to
-        everything ``g`` closes over; double backward is not supported.
+        everything ``g`` closes over; double backward is not supported. A map that does not
+        depend on ``z`` at all gets the gradient of its other inputs.
     """
     settings = settings or SolveSettings()
     tol = settings.tol if settings.tol is not None else default_tol(z0.dtype)
@@ -223,7 +375,7 @@ def implicit_solve(
     if stats is not None:
         stats.iterations, stats.residual = count, res
     if res > tol:
-        _fail("implicit step", res, count, tol, settings.on_failure)
+        _fail("implicit step", res, count, tol, settings.on_failure, z0.dtype)
     if not torch.is_grad_enabled():
         return gz
     z = z.detach()
@@ -235,5 +387,11 @@ def implicit_solve(
         del probe
     z.requires_grad_(True)
     with torch.enable_grad():
-        out = g(z)
-    return _AdjointIdentity.apply(out, z, settings, tol, stats)
+        if affine is None:
+            out = g(z)
+            dep, scale = out, None
+        else:
+            offset, scale, term = affine
+            dep = term(z)
+            out = _scaled(offset, scale, dep)
+    return _AdjointIdentity.apply(out, dep, z, scale, settings, tol, stats)

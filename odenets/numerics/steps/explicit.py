@@ -3,6 +3,7 @@ RK4 and the 3/8 rule. One Butcher tableau each; the step is :func:`explicit_rk`.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from typing import Any
 
@@ -21,27 +22,53 @@ def explicit_rk(tableau: ButcherTableau, f: StageField, t: Any, y: Tensor, h: An
     """One explicit Runge–Kutta step: ``k_i = f(i, t + c_i h, y + h sum_{j<i} a_ij k_j)``,
     ``y1 = y + h sum_i b_i k_i``. Order and stages are those of ``tableau``; with one stage
     and ``h = 1`` it is the ResNet update ``y + F(y)``."""
-    a, b, c = tableau.a, tableau.b, tableau.c
+    return _run(_plan(tableau), f, t, y, h)
+
+
+_PLANS: dict[ButcherTableau, tuple[tuple, tuple]] = {}
+
+
+def _plan(tableau: ButcherTableau) -> tuple[tuple, tuple]:
+    """The tableau's nonzero entries, read once per tableau: per stage
+    ``(c_i, ((j, a_ij), ...))``, and the nonzero weights ``((i, b_i), ...)`` — so a step
+    loops over nothing else."""
+    try:
+        plan = _PLANS.get(tableau)
+    except TypeError:  # an unhashable tableau (numbers that are tensors): no cache
+        plan = None
+    if plan is not None:
+        return plan
+    stages = tuple(
+        (tableau.c[i], tuple((j, tableau.a[i][j]) for j in range(i) if tableau.a[i][j] != 0))
+        for i in range(tableau.stages)
+    )
+    weights = tuple((i, b) for i, b in enumerate(tableau.b) if b != 0)
+    if len(_PLANS) < 1024:  # registered tableaux are few
+        with contextlib.suppress(TypeError):
+            _PLANS[tableau] = (stages, weights)
+    return stages, weights
+
+
+def _run(plan: tuple[tuple, tuple], f: StageField, t: Any, y: Tensor, h: Any) -> Tensor:
+    stages, weights = plan
     ks: list[Tensor] = []
-    for i in range(tableau.stages):
+    for i, (c, row) in enumerate(stages):
         yi = y
-        for j in range(i):
-            if a[i][j] != 0:
-                yi = axpy(yi, a[i][j] * h, ks[j])
-        ks.append(f(i, shift(t, c[i], h), yi))
+        for j, a in row:
+            yi = axpy(yi, a * h, ks[j])
+        ks.append(f(i, shift(t, c, h), yi))
     y1 = y
-    for i in range(tableau.stages):
-        if b[i] != 0:
-            y1 = axpy(y1, b[i] * h, ks[i])
+    for i, b in weights:
+        y1 = axpy(y1, b * h, ks[i])
     return y1
 
 
-def _step(tableau: ButcherTableau, f: StageField, t: Any, y: Tensor, h: Any, state: Any):
-    return explicit_rk(tableau, f, t, y, h), state
+def _step(plan: tuple[tuple, tuple], f: StageField, t: Any, y: Tensor, h: Any, state: Any):
+    return _run(plan, f, t, y, h), state
 
 
 def _bind(scheme: Scheme, coefficients: dict, options: dict):
-    return partial(_step, scheme.numbers(coefficients))
+    return partial(_step, _plan(scheme.numbers(coefficients)))
 
 
 def _check(scheme: Scheme) -> None:

@@ -113,7 +113,9 @@ def implicit_step(
         for _ in range(options["iterations"]):
             z = g(z)
         return z
-    return implicit_solve(g, y, options["settings"], stats)
+    return implicit_solve(
+        g, y, options["settings"], stats, affine=(r, theta_h, lambda z: f(0, t1, z))
+    )
 
 
 def _step(tableau, options, f, t, y, h, state):
