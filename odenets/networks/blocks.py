@@ -295,6 +295,8 @@ class SchemeBlock(nn.Module):
         ``(y, state)`` for the next step."""
         if not isinstance(x, Tensor) or not x.is_floating_point():
             self._check_input(x)
+        if torch.compiler.is_compiling():
+            _static(x)
         stepper = self._stepper if self._stepper is not None else self._bind()
         if self.noise is not None:
             base = x if self.shortcut is None else self.shortcut(x)
@@ -332,6 +334,8 @@ class SchemeBlock(nn.Module):
             a = noise.drift(self._branch_outputs(x, base), h)
             return stepper(_const(a), 0.0, base, h, None if self._increment else state)
         dw, rows = _draw(noise, base, h, self.source.generator)
+        if torch.compiler.is_compiling():
+            _static(x, base, *(dw or ()))
         if self._increment:
             return self._increment_step(stepper, x, base, dw, rows), None
         # a multistep step on the random slope a + b ΔW / h (zero on the unchanged rows)
@@ -411,6 +415,19 @@ class SchemeBlock(nn.Module):
     def extra_repr(self) -> str:
         extra = f", noise={self.noise.name!r}" if self.noise is not None else ""
         return f"scheme={self.scheme.name!r}, h={self.h:g}{extra}"
+
+
+def _static(*tensors: Tensor | None) -> None:
+    """Under ``torch.compile``: specialize the compiled step on these tensors' shapes.
+
+    The code of a block is shared by all blocks, so a frame compiled around a graph break
+    (the noise draw) sees the shapes of every stage; left alone, dynamo would then make them
+    dynamic, which is slower and trips inductor (dynamic batch-norm backward at stride 2,
+    ``Cannot convert expression to float``). One static graph per shape instead.
+    """
+    for t in tensors:
+        if t is not None:
+            torch._dynamo.mark_static(t)
 
 
 @torch.compiler.disable
