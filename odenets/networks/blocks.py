@@ -156,6 +156,7 @@ class SchemeBlock(nn.Module):
         self.learn, self.coefficients, self._fixed = make_coefficients(
             self.scheme, learn, coefficients, options
         )
+        self._hot_path(family)
         self._stepper = None if self.learn else self._bind()
 
     # ------------------------------------------------------------------ construction
@@ -211,9 +212,24 @@ class SchemeBlock(nn.Module):
         self._index = tuple(range(len(branches)))
         self._separable, self._dim = False, None
 
+    def _hot_path(self, family) -> None:
+        """Look up once what every forward needs, so that a step does no registry lookups,
+        builds no closure and copies no dict: the family's binder and capabilities, and the
+        field module of each slot (through the live table of ``self.fields``, so that
+        replacing a field module, e.g. by a synchronized batch norm, is seen)."""
+        self._binder = family.bind
+        self._increment = family.noise == "increment"  # an SDE step: the increment is the state
+        self._whole = not family.partitioned  # a partitioned step checks its rates itself
+        self._table = self.fields._modules
+        self._keys = tuple(str(i) for i in self._index)
+        # the learned coefficients by name (the live parameter table of ``self.coefficients``)
+        self._learned = self.coefficients._parameters
+
     def _bind(self):
-        values = {**self._fixed, **self.coefficients.resolved()}
-        return self.scheme.capabilities.bind(self.scheme, values, self._resolved)
+        """The stepper at the current coefficient values (once at construction for fixed
+        coefficients; per forward for learned ones, whose values are tensors in the graph)."""
+        values = {**self._fixed, **self.coefficients.resolved()} if self._learned else self._fixed
+        return self._binder(self.scheme, values, self._resolved)
 
     # ------------------------------------------------------------------ properties
 
@@ -249,15 +265,16 @@ class SchemeBlock(nn.Module):
             )
 
     def _field(self, x: Tensor, base: Tensor):
-        """The stage field ``f(slot, t, y)`` of this step from input ``x`` and start ``base``."""
-        fields, index, separable, dim = self.fields, self._index, self._separable, self._dim
-        whole = not self.scheme.capabilities.partitioned  # a partitioned step checks itself
+        """The stage field ``f(slot, t, y)`` of a transition's step from input ``x`` and
+        projected start ``base``: slots evaluated at the start point read ``x`` itself."""
+        table, keys, separable, dim = self._table, self._keys, self._separable, self._dim
+        whole = self._whole
 
         def f(slot: int, t: Any, y: Tensor) -> Tensor:
-            z = x if y is base else y  # slots evaluated at the start point read the input
+            z = x if y is base else y
             if separable:
                 z = separable_input(slot, z, dim)
-            out = fields[index[slot]](z)
+            out = table[keys[slot]](z)
             if not isinstance(out, Tensor):
                 raise _bad_output(self, slot, out, y)
             if separable:
@@ -271,16 +288,42 @@ class SchemeBlock(nn.Module):
 
         return f
 
+    def _slot_field(self, slot: int, t: Any, y: Tensor) -> Tensor:
+        """The stage field of a block without shortcut: the slot's module on the state it is
+        given (a partitioned step takes its own half of a whole-state rate)."""
+        out = self._table[self._keys[slot]](y)
+        if not isinstance(out, Tensor) or (self._whole and out.shape != y.shape):
+            raise _bad_output(self, slot, out, y, tuple(y.shape))
+        return out
+
+    def _separable_field(self, slot: int, t: Any, z: Tensor) -> Tensor:
+        """Half-width fields of a partitioned step (RevNet's ``[F, G]``), called with the half
+        they read (slot 0 the second half of the state, slot 1 the first; ``reads_half``, see
+        :mod:`odenets.numerics.steps._partition`); each returns a rate of that shape."""
+        out = self._table[self._keys[slot]](z)
+        if not isinstance(out, Tensor) or out.shape != z.shape:
+            raise _bad_output(self, slot, out, z, tuple(z.shape))
+        return out
+
+    _separable_field.reads_half = True
+
     def step(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Advance ``x`` one step from explicit ``state`` (``None``: a fresh start); returns
         ``(y, state)`` for the next step."""
-        self._check_input(x)
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            self._check_input(x)
+        if torch.compiler.is_compiling():
+            _static(x)
         stepper = self._stepper if self._stepper is not None else self._bind()
-        base = x if self.shortcut is None else self.shortcut(x)
-        if self.noise is None:
-            y, state = stepper(self._field(x, base), 0.0, base, self.h, state)
-        else:
+        if self.noise is not None:
+            base = x if self.shortcut is None else self.shortcut(x)
             y, state = self._noisy_step(stepper, x, base, state)
+        elif self.shortcut is None:
+            field = self._separable_field if self._separable else self._slot_field
+            y, state = stepper(field, 0.0, x, self.h, state)
+        else:
+            base = self.shortcut(x)
+            y, state = stepper(self._field(x, base), 0.0, base, self.h, state)
         return (y, state) if self.project is None else (self.project(y), state)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -292,8 +335,17 @@ class SchemeBlock(nn.Module):
             warnings.warn(_fresh_start_message(self), UserWarning, stacklevel=4)
         return self.step(x)[0]
 
-    def _branch_outputs(self, x: Tensor, raw: Any, base: Tensor) -> list[Tensor]:
-        outputs = self.noise.branch_outputs(self.fields, x, raw, base)
+    def _branch_outputs(self, x: Tensor, base: Tensor, rows: Tensor | None = None) -> list[Tensor]:
+        """The noise model's branches ``F_i(x)``, of the shape of ``base``; with ``rows`` they
+        are evaluated on those samples only and are zero on the others (none evaluated when
+        ``rows`` is empty)."""
+        if rows is not None:
+            if rows.shape[0] == 0:
+                zero = base.new_zeros(()).expand_as(base)
+                return [zero] * self.noise.branches
+            kept = self._branch_outputs(x.index_select(0, rows), base.index_select(0, rows))
+            return [out.new_zeros(base.shape).index_copy(0, rows, out) for out in kept]
+        outputs = self.noise.branch_outputs(self.fields, x, None, base)
         for i, out in enumerate(outputs):
             if not isinstance(out, Tensor) or out.shape != base.shape:
                 raise _bad_output(self, i, out, base, tuple(base.shape))
@@ -301,37 +353,36 @@ class SchemeBlock(nn.Module):
 
     def _noisy_step(self, stepper, x: Tensor, base: Tensor, state: Any) -> tuple[Tensor, Any]:
         noise, h = self.noise, self.h
-        increment = self.scheme.capabilities.noise == "increment"
         if not self.training:  # the expected step: the drift alone
-            a = noise.drift(self._branch_outputs(x, None, base), h)
-            return stepper(_const(a), 0.0, base, h, None if increment else state)
-        raw, dw = noise.sample(base, h, self.source.generator)
-        if not increment:  # a multistep step on the random slope a + b ΔW / h
-            outputs = self._branch_outputs(x, raw, base)
-            a = noise.drift(outputs, h)
-            b = None if dw is None else noise.diffusion(outputs, h)
-            return stepper(_const(noisy_slope(a, b, dw, h)), 0.0, base, h, state)
-        return self._increment_step(stepper, x, base, raw, dw), None
+            a = noise.drift(self._branch_outputs(x, base), h)
+            return stepper(_const(a), 0.0, base, h, None if self._increment else state)
+        dw, rows = _draw(noise, base, h, self.source.generator)
+        if torch.compiler.is_compiling():
+            _static(x, base, *(dw or ()))
+        if self._increment:
+            return self._increment_step(stepper, x, base, dw, rows), None
+        # a multistep step on the random slope a + b ΔW / h (zero on the unchanged rows)
+        outputs = self._branch_outputs(x, base, rows)
+        a = noise.drift(outputs, h)
+        b = None if dw is None else noise.diffusion(outputs, h)
+        return stepper(_const(noisy_slope(a, b, dw, h)), 0.0, base, h, state)
 
-    def _increment_step(self, stepper, x: Tensor, base: Tensor, raw: Any, dw: Any) -> Tensor:
+    def _increment_step(self, stepper, x: Tensor, base: Tensor, dw: Any, rows: Any) -> Tensor:
         """One SDE step from ``base`` with the branches evaluated at ``x``.
 
-        Samples the noise model leaves unchanged in this draw (stochastic depth's dropped
+        Samples the draw leaves unchanged (``rows`` excludes them: stochastic depth's dropped
         samples, where ``a = b = 0``) are copied through and their branches never evaluated;
-        the step runs on the remaining rows only.
+        the step runs on the remaining rows only, or not at all when ``rows`` is empty.
         """
-        rows = None if dw is None else self.noise.kept_rows(raw)
-        rows = None if rows is None else rows.to(base.device)
         full = None
-        if rows is not None and rows.numel() < base.shape[0]:
-            if rows.numel() == 0:
+        if rows is not None:
+            if rows.shape[0] == 0:
                 return base
             same = x is base
             full, base = base, base.index_select(0, rows)
             x = base if same else x.index_select(0, rows)
             dw = Increment(*(None if v is None else v.index_select(0, rows) for v in dw))
-            raw = None
-        outputs = self._branch_outputs(x, raw, base)
+        outputs = self._branch_outputs(x, base)
         a = self.noise.drift(outputs, self.h)
         b = None if dw is None else self.noise.diffusion(outputs, self.h)
         y, _ = stepper(_const(a, b), 0.0, base, self.h, dw)
@@ -368,7 +419,8 @@ class SchemeBlock(nn.Module):
                 else "noisy, transition and projected blocks discard information"
             )
             raise ValueError(f"this {self.scheme.name!r} block has no exact inverse: {why}")
-        return invert(self._field(y, y), 0.0, y, self.h, state)
+        field = self._separable_field if self._separable else self._slot_field
+        return invert(field, 0.0, y, self.h, state)
 
     def inverse(self, y: Tensor) -> Tensor:
         """The input ``x`` with ``self(x) == y``, for reversible blocks whose family threads no
@@ -403,6 +455,34 @@ def _fresh_start_message(block) -> str:
         f"velocity) it returns: {effect}; put the blocks in an odenets.SchemeStage, or thread "
         "the state yourself with `y, state = block.step(x, state)`"
     )
+
+
+def _static(*tensors: Tensor | None) -> None:
+    """Under ``torch.compile``: specialize the compiled step on these tensors' shapes.
+
+    The code of a block is shared by all blocks, so a frame compiled around a graph break
+    (the noise draw) sees the shapes of every stage; left alone, dynamo would then make them
+    dynamic, which is slower and trips inductor (dynamic batch-norm backward at stride 2,
+    ``Cannot convert expression to float``). One static graph per shape instead.
+    """
+    for t in tensors:
+        if t is not None:
+            torch._dynamo.mark_static(t)
+
+
+@torch.compiler.disable
+def _draw(noise: NoiseModel, like: Tensor, h: float, generator: torch.Generator):
+    """The random part of a noisy training step: the increment ``ΔW`` drawn from
+    ``generator`` and the rows it changes (``None``: all of them), a tensor of indices.
+
+    Always run eagerly, also inside ``torch.compile`` (one graph break per noisy block and
+    training forward): a ``torch.Generator`` cannot be traced, and the decision which samples
+    (or, with one gate per batch, whether the block) to evaluate is data-dependent Python
+    control flow, taken here once so that the compiled step around it has none.
+    """
+    raw, dw = noise.sample(like, h, generator)
+    rows = None if dw is None else noise.kept_rows(raw)
+    return dw, (None if rows is None else rows.to(like.device))
 
 
 def _bad_output(block, slot, out, y, want=None) -> Exception:

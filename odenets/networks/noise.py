@@ -264,10 +264,12 @@ class StochasticDepth(NoiseModel):
         return keep, Increment((gate - p) * math.sqrt(h / (p * (1.0 - p))))
 
     def kept_rows(self, raw):
-        if raw is None or self.compute == "all" or bool(raw.all()):
+        if raw is None or self.compute == "all":
             return None
-        if raw.numel() == 1:  # per="batch", dropped
-            return raw.new_zeros(0, dtype=torch.long)
+        if raw.numel() == 1:  # per="batch": the whole block is kept or dropped
+            return None if bool(raw) else raw.new_zeros(0, dtype=torch.long)
+        if bool(raw.all()):
+            return None
         return raw.nonzero().squeeze(1)
 
     def branch_outputs(self, fields, x, raw, out=None):

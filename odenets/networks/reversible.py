@@ -131,4 +131,15 @@ def reversible_run(blocks: Sequence[nn.Module], x: Tensor, state: Any = None) ->
         for block in blocks:
             x, state = block.step(x, state)
         return x
+    if torch.compiler.is_compiling() and not torch._dynamo.config.trace_autograd_ops:
+        # dynamo can trace the custom backward (its torch.autograd.grad) only with this
+        # option; without it the run is one eager call, whose blocks are not compiled one by
+        # one (which took minutes and gained nothing), see docs/benchmarks.md
+        return _eager_run(x, state, blocks, params)
+    return _ReversibleRun.apply(x, state, blocks, params, *params)
+
+
+@torch.compiler.disable
+def _eager_run(x: Tensor, state: Tensor | None, blocks: tuple, params: list) -> Tensor:
+    """:class:`_ReversibleRun` outside ``torch.compile`` (a graph break)."""
     return _ReversibleRun.apply(x, state, blocks, params, *params)

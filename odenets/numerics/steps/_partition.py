@@ -5,6 +5,11 @@ slot 1 the rate of ``v``. A stage field may return the rate of the whole state (
 is taken, as ``odeint`` with a full vector field does) or only the rate of its own half
 (half-width network fields). For a separable system ``u' = f(v), v' = g(u)`` a half-width
 field reads the *other* half: :func:`separable_input`.
+
+A stage field with the attribute ``reads_half = True`` (:func:`reads_half`) declares itself
+separable and is called with that half directly (slot 0 with ``v``, slot 1 with ``u``),
+returning the rate of its own half: the same step without joining intermediate states into
+one tensor only to split them again (RevNet blocks use this).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ __all__ = [
     "partition_options",
     "partitioned_binder",
     "rate_of",
+    "reads_half",
     "separable_input",
     "split_dim",
 ]
@@ -32,7 +38,7 @@ def split_dim(y: Tensor, dim: int | None) -> int:
     states of rank >= 2 and dim 0 for vectors); its size must be even."""
     if dim is None:
         dim = 1 if y.ndim >= 2 else 0
-    if isinstance(dim, bool) or not isinstance(dim, int):
+    elif isinstance(dim, bool) or not isinstance(dim, int):
         raise TypeError(f"dim must be an int or None, got {type(dim).__name__} {dim!r}")
     if not -y.ndim <= dim < y.ndim:
         raise ValueError(
@@ -62,14 +68,22 @@ def join(u: Tensor, v: Tensor, dim: int) -> Tensor:
 def separable_input(slot: int, y: Tensor, dim: int | None = None) -> Tensor:
     """The half of ``y`` a separable slot reads: ``v`` for slot 0 (the rate of ``u``), ``u``
     for slot 1 (the rate of ``v``)."""
-    u, v = halves(y, split_dim(y, dim))
-    return v if slot == 0 else u
+    dim = split_dim(y, dim)
+    n = y.shape[dim] // 2
+    return y.narrow(dim, n, n) if slot == 0 else y.narrow(dim, 0, n)
+
+
+def reads_half(f: Callable) -> bool:
+    """Whether stage field ``f`` is separable and takes the half of the state it reads (slot 0
+    ``v``, slot 1 ``u``) instead of the whole state; see the module docstring."""
+    return getattr(f, "reads_half", False)
 
 
 def rate_of(k: Tensor, part: int, y: Tensor, dim: int) -> Tensor:
     """The rate of half ``part`` from a stage value ``k`` of full or half shape."""
     if k.shape == y.shape:
-        return halves(k, dim)[part]
+        n = k.shape[dim] // 2
+        return k.narrow(dim, n * part, n)
     half = list(y.shape)
     half[dim] //= 2
     if list(k.shape) != half:

@@ -20,7 +20,15 @@ from torch import Tensor
 from ..families import Family, register_family
 from ..schemes import Scheme, register_scheme
 from ._ops import axpy
-from ._partition import halves, join, partition_options, partitioned_binder, rate_of, split_dim
+from ._partition import (
+    halves,
+    join,
+    partition_options,
+    partitioned_binder,
+    rate_of,
+    reads_half,
+    split_dim,
+)
 from .base import StageField
 
 __all__ = ["coupled_euler", "coupled_inverse"]
@@ -30,6 +38,9 @@ def coupled_euler(f: StageField, t: Any, y: Tensor, h: Any, dim: int | None = No
     """One partitioned Euler step ``u1 = u + h f_u(u, v)``, ``v1 = v + h f_v(u1, v)``."""
     dim = split_dim(y, dim)
     u, v = halves(y, dim)
+    if reads_half(f):  # separable: f_u reads v only, f_v reads u1 only
+        u1 = axpy(u, h, f(0, t, v))
+        return join(u1, axpy(v, h, f(1, t, u1)), dim)
     u1 = axpy(u, h, rate_of(f(0, t, y), 0, y, dim))
     v1 = axpy(v, h, rate_of(f(1, t, join(u1, v, dim)), 1, y, dim))
     return join(u1, v1, dim)
@@ -41,6 +52,9 @@ def coupled_inverse(f: StageField, t: Any, y1: Tensor, h: Any, dim: int | None =
     reads only ``v`` and ``f_v`` only ``u``."""
     dim = split_dim(y1, dim)
     u1, v1 = halves(y1, dim)
+    if reads_half(f):
+        v = axpy(v1, -h, f(1, t, u1))
+        return join(axpy(u1, -h, f(0, t, v)), v, dim)
     v = axpy(v1, -h, rate_of(f(1, t, y1), 1, y1, dim))
     u = axpy(u1, -h, rate_of(f(0, t, join(u1, v, dim)), 0, y1, dim))
     return join(u, v, dim)

@@ -26,7 +26,15 @@ from torch import Tensor
 from ..families import Family, register_family
 from ..schemes import Scheme, register_scheme
 from ._ops import axpy, shift
-from ._partition import halves, join, partition_options, partitioned_binder, rate_of, split_dim
+from ._partition import (
+    halves,
+    join,
+    partition_options,
+    partitioned_binder,
+    rate_of,
+    reads_half,
+    split_dim,
+)
 from .base import StageField
 
 __all__ = ["verlet", "verlet_inverse"]
@@ -37,6 +45,10 @@ def verlet(f: StageField, t: Any, y: Tensor, h: Any, dim: int | None = None) -> 
     dim = split_dim(y, dim)
     u, v = halves(y, dim)
     half = 0.5 * h
+    if reads_half(f):  # separable: f_u reads v only, f_v reads u only
+        u = axpy(u, half, f(0, t, v))
+        v = axpy(v, h, f(1, shift(t, 0.5, h), u))
+        return join(axpy(u, half, f(0, shift(t, 1.0, h), v)), v, dim)
     u = axpy(u, half, rate_of(f(0, t, y), 0, y, dim))
     v = axpy(v, h, rate_of(f(1, shift(t, 0.5, h), join(u, v, dim)), 1, y, dim))
     mid = join(u, v, dim)
@@ -50,6 +62,10 @@ def verlet_inverse(f: StageField, t: Any, y1: Tensor, h: Any, dim: int | None = 
     dim = split_dim(y1, dim)
     u, v = halves(y1, dim)
     half = 0.5 * h
+    if reads_half(f):
+        u = axpy(u, -half, f(0, shift(t, 1.0, h), v))
+        v = axpy(v, -h, f(1, shift(t, 0.5, h), u))
+        return join(axpy(u, -half, f(0, t, v)), v, dim)
     u = axpy(u, -half, rate_of(f(0, shift(t, 1.0, h), y1), 0, y1, dim))
     v = axpy(v, -h, rate_of(f(1, shift(t, 0.5, h), join(u, v, dim)), 1, y1, dim))
     mid = join(u, v, dim)

@@ -1,0 +1,237 @@
+"""``torch.compile`` (default mode, inductor) gives the eager outputs and gradients, in training
+and evaluation, with no graph break but the noise draws of stochastic nets.
+
+Compiling is expensive on a CPU, so the suite compiles one small network per kind of preset
+(scheme family x noise model, derived from the registry, so a new family is covered
+automatically); ``ODENETS_COMPILE_ALL=1`` also runs the full-size check of every preset (slow:
+minutes per preset on a CPU). See docs/benchmarks.md for the per-preset results.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+import torch
+from torch import nn
+
+import odenets as on
+from odenets.networks.blocks import SchemeBlock
+
+COMPILE_ALL = os.environ.get("ODENETS_COMPILE_ALL") == "1"
+# The CI suite compiles with dynamo + AOTAutograd (graph capture, functionalization, the
+# joint forward/backward graph) but not inductor's C++ code generation, which costs minutes of
+# compiler time per network on a cold cache; the full run uses inductor.
+BACKEND = os.environ.get("ODENETS_COMPILE_BACKEND", "inductor" if COMPILE_ALL else "aot_eager")
+TINY = {"widths": (4, 8, 8)}
+# dynamo traces the reversible backward (its torch.autograd.grad) only with this option;
+# `odenets train --compile` sets it (see docs/benchmarks.md)
+SETTINGS = {"trace_autograd_ops": True}
+
+
+def _noise(net: nn.Module):
+    return next(
+        (b.noise for b in net.modules() if isinstance(b, SchemeBlock) and b.noise is not None),
+        None,
+    )
+
+
+def _kind(net: on.SolverNet) -> tuple:
+    noise = _noise(net)
+    return net.scheme.family, None if noise is None else type(noise).__name__
+
+
+def family_configs() -> dict[tuple, tuple[str, dict]]:
+    """One small configuration per (scheme family, noise model) among the presets: the first
+    preset of that kind, with tiny widths and the smallest depth giving two units per stage
+    (so that steps after the first one, with multistep history, are compiled too)."""
+    configs: dict[tuple, tuple[str, dict]] = {}
+    for name in on.list_models():
+        probe = on.create_model(name, **TINY)
+        kind = _kind(probe)
+        if kind not in configs:
+            depth = on.valid_depths(probe.field_name, len(TINY["widths"]), scheme=probe.scheme)[1]
+            configs[kind] = (name, {**TINY, "depth": depth})
+    return configs
+
+
+FAMILIES = family_configs()
+
+
+def _randomize(net: nn.Module) -> None:
+    """Non-trivial residual branches (the last norm of each branch starts at zero)."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+
+
+def _close(a, b, what: str, scale: float | None = None) -> None:
+    """``a == b`` to 1e-5 relative to ``scale`` (default: the largest entry of ``b``)."""
+    if a is None or b is None:
+        assert a is None and b is None, f"{what}: one side has no gradient"
+        return
+    if scale is None:
+        scale = float(b.abs().max()) if b.numel() else 0.0
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * max(scale, 1e-6), msg=what)
+
+
+def _run(net: nn.Module, call, x: torch.Tensor, seed: int):
+    if getattr(net, "noise_source", None) is not None:
+        net.noise_source.seed(seed)
+    out = call(x)
+    params = [p for p in net.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(out.square().mean(), params, allow_unused=True)
+    return out.detach(), grads
+
+
+def check_compiled_matches_eager(name: str, overrides: dict, x: torch.Tensor) -> None:
+    """Outputs, parameter gradients and batch-norm statistics of the compiled net equal the
+    eager ones (float32, 1e-5 relative), in training (two steps, fresh noise each) and in
+    evaluation mode; stochastic nets draw the same noise (the source re-seeded)."""
+    torch.manual_seed(0)
+    eager = on.create_model(name, **overrides)
+    _randomize(eager)
+    net = copy.deepcopy(eager)
+    compiled = torch.compile(net, backend=BACKEND)
+    with torch._dynamo.config.patch(**SETTINGS):
+        for step, mode in enumerate(("train", "train", "eval")):
+            eager.train(mode == "train")
+            net.train(mode == "train")
+            want, want_grads = _run(eager, eager, x, seed=step)
+            got, got_grads = _run(net, compiled, x, seed=step)
+            _close(got, want, f"{name} {mode}: output")
+            # gradients relative to the largest one: a gradient that is zero in exact
+            # arithmetic is rounding noise on both sides
+            scale = max(float(w.abs().max()) for w in want_grads if w is not None)
+            for (pname, _), g, w in zip(
+                eager.named_parameters(), got_grads, want_grads, strict=True
+            ):
+                _close(g, w, f"{name} {mode}: gradient of {pname}", scale)
+            for (bname, b), c in zip(eager.named_buffers(), net.buffers(), strict=True):
+                if b.is_floating_point():
+                    _close(c, b, f"{name} {mode}: buffer {bname}")
+
+
+def graph_breaks(net: nn.Module, x: torch.Tensor) -> list[str]:
+    """The reasons of the graph breaks of one forward (``torch._dynamo.explain``)."""
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(**SETTINGS):
+        explanation = torch._dynamo.explain(net)(x)
+    torch._dynamo.reset()
+    return [str(b.reason) for b in explanation.break_reasons]
+
+
+def check_graph_breaks(name: str, overrides: dict, x: torch.Tensor) -> None:
+    """Deterministic nets compile to one graph in both modes; stochastic ones break only at
+    the noise draw (``_draw``: a ``torch.Generator`` cannot be traced), in training only."""
+    net = on.create_model(name, **overrides)
+    stochastic = _noise(net) is not None
+    for mode in ("train", "eval"):
+        net.train(mode == "train")
+        reasons = graph_breaks(net, x)
+        if stochastic and mode == "train":
+            assert reasons, f"{name}: expected the noise draws to break the graph"
+            other = [r for r in reasons if "_draw" not in r]
+            assert not other, f"{name} {mode}: graph breaks other than the draw: {other[:2]}"
+        else:
+            assert not reasons, f"{name} {mode}: graph breaks: {reasons[:2]}"
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILIES, key=str), ids=lambda k: "-".join(map(str, k)))
+def test_each_kind_of_preset_compiles_like_eager(kind):
+    name, overrides = FAMILIES[kind]
+    x = torch.randn(2, 3, 8, 8)
+    check_graph_breaks(name, overrides, x)
+    check_compiled_matches_eager(name, overrides, x)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not COMPILE_ALL, reason="full-size compile of every preset: ODENETS_COMPILE_ALL=1"
+)
+@pytest.mark.parametrize("name", on.list_models())
+def test_every_preset_compiles_like_eager(name):
+    model = on.create_model(name)
+    x = torch.randn(2, model.in_channels, *(32,) * model.dims)
+    check_graph_breaks(name, {}, x)
+    check_compiled_matches_eager(name, {}, x)
+
+
+# --------------------------------------------------------------------- odenets train --compile
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from odenets.workflow.data import Dataset, load_dataset
+
+    d = load_dataset("digits")
+    keep = {"x_train": d.x_train[:128], "y_train": d.y_train[:128]}
+    keep |= {"x_test": d.x_test[:64], "y_test": d.y_test[:64]}
+    return Dataset(**{**d.__dict__, **keep})
+
+
+def _train(digits, tmp_path, compile: bool, model_args: dict | None = None):
+    from odenets.workflow.train import TrainConfig, train
+
+    config = TrainConfig(
+        model=None,
+        model_args=model_args or {"scheme": "lm", "depth": 8, "widths": [4, 8, 8]},
+        epochs=1,
+        batch_size=32,
+        lr=0.05,
+        out=str(tmp_path),
+        progress=False,
+        compile=compile,
+    )
+    return train(config, dataset=digits)
+
+
+def test_train_compile_uses_the_compiled_module(digits, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_compile(module, **kwargs):
+        def compiled(x):
+            calls.append(x.shape[0])
+            return module(x)
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    result = _train(digits, tmp_path, compile=True)
+    assert sum(calls) == 128  # every training batch went through the compiled callable
+    eager = _train(digits, tmp_path / "eager", compile=False)
+    assert result.history[-1]["train_loss"] == eager.history[-1]["train_loss"]
+
+
+@pytest.mark.parametrize("noise", [None, "shake_shake"])
+def test_train_compile_failure_falls_back_to_eager_with_one_warning(
+    digits, tmp_path, monkeypatch, capsys, noise
+):
+    args = {"scheme": "euler_maruyama", "depth": 8, "widths": [4, 8, 8], "noise": "shake_shake"}
+    args = args if noise else None
+
+    def failing_compile(module, **kwargs):
+        def compiled(x):
+            module(x)  # a failure after part of the forward ran: buffers and noise advanced
+            raise RuntimeError("backend compiler failed\nsecond line of the traceback")
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    result = _train(digits, tmp_path, compile=True, model_args=args)
+    warned = [line for line in capsys.readouterr().err.splitlines() if "torch.compile" in line]
+    assert warned == [
+        "warning: torch.compile failed (RuntimeError: backend compiler failed); "
+        "training without --compile"
+    ]
+    eager = _train(digits, tmp_path / "eager", compile=False, model_args=args)
+    # the failed call was undone: the run is the eager one, bitwise
+    assert result.history == [
+        {**e, "seconds": r["seconds"]} for e, r in zip(eager.history, result.history, strict=True)
+    ]
+    ours, theirs = result.model.state_dict(), eager.model.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
