@@ -25,6 +25,7 @@ COMPILE_ALL = os.environ.get("ODENETS_COMPILE_ALL") == "1"
 # compiler time per network on a cold cache; the full run uses inductor.
 BACKEND = os.environ.get("ODENETS_COMPILE_BACKEND", "inductor" if COMPILE_ALL else "aot_eager")
 TINY = {"widths": (4, 8, 8)}
+TINY_STEM = {**TINY, "stem_width": 4}  # RevNet presets fix a 32-wide stem
 # dynamo traces the reversible backward (its torch.autograd.grad) only with this option;
 # `odenets train --compile` sets it (see docs/benchmarks.md)
 SETTINGS = {"trace_autograd_ops": True}
@@ -37,7 +38,11 @@ def _noise(net: nn.Module):
     )
 
 
-def _kind(net: on.SolverNet) -> tuple:
+def _kind(net: nn.Module) -> tuple:
+    """(scheme family, noise model) of a SolverNet; (class name, None) for the presets that
+    are their own architecture (FractalNet)."""
+    if not isinstance(net, on.SolverNet):
+        return type(net).__name__, None
     noise = _noise(net)
     return net.scheme.family, None if noise is None else type(noise).__name__
 
@@ -48,11 +53,15 @@ def family_configs() -> dict[tuple, tuple[str, dict]]:
     (so that steps after the first one, with multistep history, are compiled too)."""
     configs: dict[tuple, tuple[str, dict]] = {}
     for name in on.list_models():
-        probe = on.create_model(name, **TINY)
+        probe = on.create_model(name, **(TINY if "fractal" in name else TINY_STEM))
         kind = _kind(probe)
-        if kind not in configs:
+        if kind in configs:
+            continue
+        if isinstance(probe, on.SolverNet):
             depth = on.valid_depths(probe.field_name, len(TINY["widths"]), scheme=probe.scheme)[1]
-            configs[kind] = (name, {**TINY, "depth": depth})
+            configs[kind] = (name, {**TINY_STEM, "depth": depth})
+        else:  # FractalNet: two columns (the join of a fractal of depth two)
+            configs[kind] = (name, {**TINY, "columns": 2})
     return configs
 
 
@@ -64,7 +73,7 @@ def _randomize(net: nn.Module) -> None:
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for m in net.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
                 m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
                 m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
 
@@ -129,7 +138,7 @@ def check_graph_breaks(name: str, overrides: dict, x: torch.Tensor) -> None:
     """Deterministic nets compile to one graph in both modes; stochastic ones break only at
     the noise draw (``_draw``: a ``torch.Generator`` cannot be traced), in training only."""
     net = on.create_model(name, **overrides)
-    stochastic = _noise(net) is not None
+    stochastic = _noise(net) is not None or getattr(net, "drop_path", None) is not None
     for mode in ("train", "eval"):
         net.train(mode == "train")
         reasons = graph_breaks(net, x)

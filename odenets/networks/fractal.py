@@ -88,11 +88,42 @@ def _xavier(m: nn.Module) -> None:
     nn.init.zeros_(m.bias)
 
 
+# The random draws of a training forward. Each runs eagerly, also inside ``torch.compile``
+# (a ``torch.Generator`` cannot be traced, and which join inputs survive is Python control
+# flow): one graph break per draw, the arithmetic around it compiled.
+
+
+@torch.compiler.disable
+def _draw_dropout_mask(like: Tensor, p: float, generator: torch.Generator) -> Tensor:
+    """The keep mask of inverted dropout with probability ``p``, of the shape of ``like``."""
+    keep = torch.rand(like.shape, generator=generator, device=generator.device) >= p
+    return keep.to(like.device, like.dtype)
+
+
+@torch.compiler.disable
+def _draw_kept_inputs(n: int, p: float, generator: torch.Generator) -> list[bool]:
+    """Local drop-path: which of a join's ``n`` inputs survive (each dropped with probability
+    ``p``, at least one kept: one drawn uniformly when all were dropped)."""
+    keep = (torch.rand(n, generator=generator, device=generator.device) >= p).tolist()
+    if not any(keep):
+        keep[int(torch.randint(n, (1,), generator=generator, device=generator.device))] = True
+    return keep
+
+
+@torch.compiler.disable
+def _draw_plan(global_share: float, local: float, columns: int, generator: torch.Generator):
+    """One forward's drop-path: ``("global", column)`` with probability ``global_share``
+    (the column uniform), else ``("local", local)``."""
+    g = generator
+    if float(torch.rand((), generator=g, device=g.device)) < global_share:
+        return ("global", int(torch.randint(columns, (1,), generator=g, device=g.device)))
+    return ("local", local)
+
+
 def _dropout(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
     """Inverted dropout (Caffe's and PyTorch's): zero each element with probability ``p``,
     scale the rest by ``1 / (1 - p)``; drawn from ``generator``."""
-    keep = torch.rand(x.shape, generator=generator, device=generator.device) >= p
-    return x * keep.to(x.device, x.dtype) * (1.0 / (1.0 - p))
+    return x * _draw_dropout_mask(x, p, generator) * (1.0 / (1.0 - p))
 
 
 class ConvUnit(nn.Module):
@@ -206,11 +237,7 @@ class FractalBlock(nn.Module):
         """The element-wise mean of ``inputs``; under local drop-path, of the survivors."""
         if plan is None:
             return sum(inputs[1:], inputs[0]) / len(inputs)
-        p = plan[1]
-        n = len(inputs)
-        keep = (torch.rand(n, generator=generator, device=generator.device) >= p).tolist()
-        if not any(keep):
-            keep[int(torch.randint(n, (1,), generator=generator, device=generator.device))] = True
+        keep = _draw_kept_inputs(len(inputs), plan[1], generator)
         kept = [t for t, k in zip(inputs, keep, strict=True) if k]
         return sum(kept[1:], kept[0]) / len(kept)
 
@@ -299,10 +326,8 @@ class FractalNet(nn.Module):
         ``("local", p)``, drawn from :attr:`noise_source`; ``None`` in evaluation."""
         if not self.training or self.drop_path is None:
             return None
-        g = self.noise_source.generator
-        if float(torch.rand((), generator=g, device=g.device)) < self.drop_path.global_share:
-            return ("global", int(torch.randint(self.columns, (1,), generator=g, device=g.device)))
-        return ("local", self.drop_path.local)
+        drop = self.drop_path
+        return _draw_plan(drop.global_share, drop.local, self.columns, self.noise_source.generator)
 
     # ------------------------------------------------------------------ timm interface
 
