@@ -381,7 +381,7 @@ INTEGRATION = [
             f, f, Y0, [0, 1], generator=torch.Generator(), increments=torch.zeros(1, 2)
         ),
         ValueError,
-        "either generator or increments",
+        "at most one source of noise",
     ),
     (
         "sdeint generator type",

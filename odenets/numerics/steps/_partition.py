@@ -108,9 +108,10 @@ def _stateless(fn: Callable, dim: int | None, f: Callable, t: Any, y: Tensor, h:
 
 def partitioned_binder(fn: Callable) -> Callable:
     """The binder of a stateless partitioned map ``fn(f, t, y, h, dim) -> y1`` (a step or its
-    inverse): ``bind(scheme, coefficients, options) -> step(f, t, y, h, state)``, picklable."""
+    inverse): ``bind(scheme, coefficients, options) -> step(f, t, y, h, state)``; binder and
+    step are partials of module functions, so a block holding them pickles."""
+    return partial(_bind_stateless, fn)
 
-    def bind(scheme: Any, coefficients: dict, options: dict) -> Callable:
-        return partial(_stateless, fn, options["dim"])
 
-    return bind
+def _bind_stateless(fn: Callable, scheme: Any, coefficients: dict, options: dict) -> Callable:
+    return partial(_stateless, fn, options["dim"])
