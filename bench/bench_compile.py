@@ -61,6 +61,7 @@ from _compile_check import (
 from _timing import interleaved
 
 import odenets as on
+from odenets._validate import unknown_name
 
 TOLERANCE = 1e-5
 COLUMNS = (
@@ -101,11 +102,9 @@ def select(patterns: str | None) -> list[str]:
     if not patterns:
         return names
     globs = [p.strip() for p in patterns.split(",") if p.strip()]
-    unmatched = [g for g in globs if not fnmatch.filter(names, g)]
-    if unmatched:
-        raise ValueError(
-            f"--models: {', '.join(unmatched)} matches no preset; presets: {', '.join(names)}"
-        )
+    for g in globs:
+        if not any(fnmatch.fnmatchcase(n, g) for n in names):
+            raise unknown_name("--models pattern (matches no preset)", g, names)
     return [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
 
 
