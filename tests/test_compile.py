@@ -37,7 +37,11 @@ def _noise(net: nn.Module):
     )
 
 
-def _kind(net: on.SolverNet) -> tuple:
+def _kind(net: nn.Module) -> tuple:
+    """(scheme family, noise model) of a SolverNet; (class name, "drop-path") of a network
+    that is not a scheme step (FractalNet)."""
+    if not isinstance(net, on.SolverNet):
+        return type(net).__name__, "drop-path"
     noise = _noise(net)
     return net.scheme.family, None if noise is None else type(noise).__name__
 
@@ -50,9 +54,13 @@ def family_configs() -> dict[tuple, tuple[str, dict]]:
     for name in on.list_models():
         probe = on.create_model(name, **TINY)
         kind = _kind(probe)
-        if kind not in configs:
+        if kind in configs:
+            continue
+        if isinstance(probe, on.SolverNet):
             depth = on.valid_depths(probe.field_name, len(TINY["widths"]), scheme=probe.scheme)[1]
             configs[kind] = (name, {**TINY, "depth": depth})
+        else:  # FractalNet: two columns (one join per block)
+            configs[kind] = (name, {**TINY, "columns": 2})
     return configs
 
 
