@@ -52,15 +52,20 @@ def family_configs() -> dict[tuple, tuple[str, dict]]:
     (so that steps after the first one, with multistep history, are compiled too)."""
     configs: dict[tuple, tuple[str, dict]] = {}
     for name in on.list_models():
-        probe = on.create_model(name, **TINY)
+        tiny = dict(TINY)
+        try:
+            probe = on.create_model(name, **tiny)
+        except ValueError:  # a fixed stem width (RevNet, Hamiltonian: 32) wider than TINY's
+            tiny["stem_width"] = TINY["widths"][0]
+            probe = on.create_model(name, **tiny)
         kind = _kind(probe)
         if kind in configs:
             continue
         if isinstance(probe, on.SolverNet):
             depth = on.valid_depths(probe.field_name, len(TINY["widths"]), scheme=probe.scheme)[1]
-            configs[kind] = (name, {**TINY, "depth": depth})
+            configs[kind] = (name, {**tiny, "depth": depth})
         else:  # FractalNet: two columns (one join per block)
-            configs[kind] = (name, {**TINY, "columns": 2})
+            configs[kind] = (name, {**tiny, "columns": 2})
     return configs
 
 
