@@ -248,3 +248,18 @@ def test_revnet_preset_is_reversible_by_default():
     assert len(net.blocks) == 3 * 3 - 2  # 3 units per stage, 2 of them transitions
     plain = on.create_model("revnet38", reversible_backward=False)
     assert not any(stage.reversible_backward for stage in plain.stages)
+
+
+def test_reversible_backward_under_bf16_autocast_matches_plain_autograd():
+    """The recomputation in backward runs under the forward's autocast (it failed with a
+    bfloat16 input against float32 weights)."""
+    grads = []
+    for reversible in (True, False):
+        torch.manual_seed(0)
+        net = on.create_model("revnet38", widths=(32, 32, 32), reversible_backward=reversible)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = net(torch.randn(2, 3, 8, 8)).float().square().mean()
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    assert grads[0].dtype == torch.float32
+    torch.testing.assert_close(grads[0], grads[1], rtol=0.05, atol=0.02 * grads[1].abs().max())

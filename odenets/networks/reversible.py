@@ -60,6 +60,9 @@ class _ReversibleRun(torch.autograd.Function):
         # ``params`` (the same tensors as ``flat_params``) are parameters, not activations:
         # kept as an attribute they are not counted by saved_tensors_hooks.
         ctx.blocks, ctx.params, ctx.first_state = blocks, params, state
+        # backward runs outside the caller's autocast: it recomputes under the forward's one
+        device = x.device.type
+        ctx.autocast = (device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
         for block in blocks:
             x, state = block.step(x, state)
         state = _tensor_or_none(state)
@@ -75,31 +78,33 @@ class _ReversibleRun(torch.autograd.Function):
         grad_state = None
         index = {id(p): i for i, p in enumerate(ctx.params)}
         grads: list[Tensor | None] = [None] * len(ctx.params)
-        for n in range(len(ctx.blocks) - 1, -1, -1):
-            block = ctx.blocks[n]
-            own = [p for p in block.parameters() if p.requires_grad]
-            with frozen_buffers(block):
-                with torch.no_grad():
-                    x, state_in = block.inverse_step(y, state)
-                if n == 0:  # the run's input state is known exactly
-                    state_in = ctx.first_state
-                with torch.enable_grad():
-                    xd = x.detach().requires_grad_(True)
-                    sd = None if state_in is None else state_in.detach().requires_grad_(True)
-                    out, out_state = block.step(xd, sd)
-                    outputs, grads_out = [out], [grad_y]
-                    if grad_state is not None and out_state is not None:
-                        outputs.append(out_state)
-                        grads_out.append(grad_state)
-                    inputs = [xd, *([sd] if sd is not None else []), *own]
-                    found = torch.autograd.grad(outputs, inputs, grads_out, allow_unused=True)
-            grad_y = found[0]
-            grad_state = found[1] if sd is not None else None
-            for p, g in zip(own, found[1 + (sd is not None) :], strict=True):
-                if g is not None:
-                    i = index[id(p)]
-                    grads[i] = g if grads[i] is None else grads[i] + g
-            y, state = x, state_in
+        device, enabled, dtype = ctx.autocast
+        with torch.autocast(device, dtype=dtype, enabled=enabled):
+            for n in range(len(ctx.blocks) - 1, -1, -1):
+                block = ctx.blocks[n]
+                own = [p for p in block.parameters() if p.requires_grad]
+                with frozen_buffers(block):
+                    with torch.no_grad():
+                        x, state_in = block.inverse_step(y, state)
+                    if n == 0:  # the run's input state is known exactly
+                        state_in = ctx.first_state
+                    with torch.enable_grad():
+                        xd = x.detach().requires_grad_(True)
+                        sd = None if state_in is None else state_in.detach().requires_grad_(True)
+                        out, out_state = block.step(xd, sd)
+                        outputs, grads_out = [out], [grad_y]
+                        if grad_state is not None and out_state is not None:
+                            outputs.append(out_state)
+                            grads_out.append(grad_state)
+                        inputs = [xd, *([sd] if sd is not None else []), *own]
+                        found = torch.autograd.grad(outputs, inputs, grads_out, allow_unused=True)
+                grad_y = found[0]
+                grad_state = found[1] if sd is not None else None
+                for p, g in zip(own, found[1 + (sd is not None) :], strict=True):
+                    if g is not None:
+                        i = index[id(p)]
+                        grads[i] = g if grads[i] is None else grads[i] + g
+                y, state = x, state_in
         return (grad_y, grad_state, None, None, *grads)
 
 
