@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+# One compute thread per test process and per subprocess it starts (they inherit the
+# environment): the suite runs on shared two-core machines, where a second OpenMP thread only
+# spin-waits against the other jobs (measured: several times the CPU time of a test).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 import torch
 from hypothesis import settings
@@ -15,6 +20,7 @@ from odenets.numerics.convergence import PROBLEMS
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True)

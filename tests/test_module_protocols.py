@@ -34,22 +34,25 @@ ATOL = 1e-6  # float32, relative to the largest output when that is above 1 (the
 
 @functools.cache
 def _preset(name: str) -> nn.Module:
-    """The preset in evaluation mode with every parameter and BN statistic perturbed (built
-    once per session; the tests below only read it)."""
+    """The full-size preset in evaluation mode with every parameter and BN statistic
+    perturbed (built once per session; the tests below only read it)."""
     return _perturb_all(on.create_model(name)).eval()
 
 
 @functools.cache
 def _reduced(name: str) -> nn.Module:
-    """The preset with two residual units per stage (its scheme, field, widths, tying and
-    noise kept): tracing and export cost grows with the number of blocks, not what they do."""
-    full = _preset(name)
-    if getattr(full, "scheme", None) is None:  # not a scheme net (FractalNet): narrower
+    """The preset with two residual units per stage and narrow stages (its scheme, field,
+    shortcuts, tying, norms and noise kept): copying, tracing and export depend on the kinds
+    of modules a net holds, not on how many or how wide; the full-size presets are checked
+    once per family (:func:`test_full_size_preset_copies`)."""
+    with torch.device("meta"):  # the preset's configuration, without allocating it
+        full = on.create_model(name)
+    widths = tuple(8 * 2 ** min(i, 1) for i in range(len(full.widths)))
+    if getattr(full, "scheme", None) is None:  # not a scheme net (FractalNet)
         return _perturb_all(on.create_model(name, widths=(4,) * len(full.widths))).eval()
     depth = on.valid_depths(full.field_name, len(full.widths), scheme=full.scheme)[1]
-    if depth >= full.depth:
-        return full
-    return _perturb_all(on.create_model(name, depth=depth)).eval()
+    small = {"depth": min(depth, full.depth), "widths": widths, "stem_width": widths[0]}
+    return _perturb_all(on.create_model(name, **small)).eval()
 
 
 def _perturb_all(model: nn.Module) -> nn.Module:
@@ -105,13 +108,13 @@ def _representatives() -> dict[str, str]:
     """The first preset (in name order) of every family + noise model any preset uses."""
     best: dict[str, str] = {}
     for name in on.list_models():
-        best.setdefault(_noise_kind(_preset(name)), name)
+        best.setdefault(_noise_kind(_reduced(name)), name)
     return dict(sorted(best.items()))
 
 
 MODELS = on.list_models()
 REPRESENTATIVES = _representatives()
-STOCHASTIC = [n for n in MODELS if getattr(_preset(n), "noise_source", None) is not None]
+STOCHASTIC = [n for n in MODELS if getattr(_reduced(n), "noise_source", None) is not None]
 
 
 # ---------------------------------------------------------------- copies
@@ -128,7 +131,7 @@ def test_every_scheme_record_is_plain_data(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_deepcopy(name):
-    model = _preset(name)
+    model = _reduced(name)
     twin = copy.deepcopy(model)
     assert not any(a is b for a, b in zip(twin.parameters(), model.parameters(), strict=True))
     _same_outputs(twin, model)
@@ -136,19 +139,32 @@ def test_deepcopy(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_pickle(name):
-    model = _preset(name)
+    model = _reduced(name)
     _same_outputs(pickle.loads(pickle.dumps(model)), model)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_torch_save_whole_model(name):
-    model = _preset(name)
+    model = _reduced(name)
     buffer = io.BytesIO()
     torch.save(model, buffer)
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=False)
     assert type(loaded) is type(model)
     _same_outputs(loaded, model)
+
+
+@pytest.mark.parametrize("name", list(REPRESENTATIVES.values()), ids=list(REPRESENTATIVES))
+def test_full_size_preset_copies(name):
+    """The full-size preset of every family (and noise model): deep copy, pickle and a whole
+    ``torch.save`` give its outputs."""
+    model = _preset(name)
+    _same_outputs(copy.deepcopy(model), model)
+    _same_outputs(pickle.loads(pickle.dumps(model)), model)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    _same_outputs(torch.load(buffer, weights_only=False), model)
 
 
 def _perturbed(model: nn.Module, seed: int) -> nn.Module:
@@ -163,8 +179,7 @@ def _perturbed(model: nn.Module, seed: int) -> nn.Module:
 @pytest.mark.parametrize("name", MODELS)
 def test_averaged_model_swa(name):
     """AveragedModel copies the net, update_parameters averages it; the average of A and B
-    has the parameters (A + B) / 2 and the outputs of a net holding them (the preset reduced
-    to two units per stage; the full one deep-copies above)."""
+    has the parameters (A + B) / 2 and the outputs of a net holding them (the reduced preset)."""
     a = _reduced(name)
     swa = AveragedModel(a)
     swa.update_parameters(a)
@@ -204,7 +219,7 @@ class ModelEma:
 @pytest.mark.parametrize("name", MODELS)
 def test_timm_style_ema(name):
     """The EMA of A toward B holds 0.75 A + 0.25 B under every state_dict key and gives the
-    outputs of a net holding them (the preset reduced to two units per stage)."""
+    outputs of a net holding them (the reduced preset)."""
     a = _reduced(name)
     ema = ModelEma(a, decay=0.75)
     _same_outputs(ema.module, a)
@@ -249,7 +264,7 @@ def test_copies_of_a_stochastic_net_draw_the_same_noise(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_jit_trace(name):
-    """The trace (of the preset reduced to two units per stage) replays the forward on a
+    """The trace (of the reduced preset) replays the forward on a
     different input of the same shape."""
     model = _reduced(name)
     with torch.no_grad():
@@ -259,15 +274,14 @@ def test_jit_trace(name):
 
 @pytest.mark.parametrize("name", list(REPRESENTATIVES.values()), ids=list(REPRESENTATIVES))
 def test_torch_export(name):
-    """One preset per family (and noise model) any preset uses, reduced to two units per
-    stage; evaluation mode."""
+    """One preset per family (and noise model) any preset uses, reduced; evaluation mode."""
     model = _reduced(name)
     exported = torch.export.export(model, (_inputs(model, seed=4),))
     _same_outputs(exported.module(), model, _inputs(model, seed=5))
 
 
 def test_representatives_cover_every_family_of_the_presets():
-    families = {_family(_preset(n)) for n in MODELS}
+    families = {_family(_reduced(n)) for n in MODELS}
     assert {kind.split("+")[0] for kind in REPRESENTATIVES} == families
     assert {"explicit_rk", "multistep", "implicit", "coupled", "stochastic"} <= families
 

@@ -76,7 +76,9 @@ def make_coefficients(
             value = float(coefficients[name])
         else:
             low, high = spec.init if spec.init is not None else (fixed[name], fixed[name])
-            value = float(torch.empty(()).uniform_(low, high))
+            # drawn on the CPU from the global generator, also when the net is built under
+            # a device context (``with torch.device("meta")``): the same values anywhere
+            value = float(torch.empty((), device="cpu").uniform_(low, high))
         learned.set_value(name, value)
     return learn, learned, fixed
 
