@@ -262,10 +262,11 @@ def test_copies_of_a_stochastic_net_draw_the_same_noise(name):
 # ---------------------------------------------------------------- tracing and export
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", list(REPRESENTATIVES.values()), ids=list(REPRESENTATIVES))
 def test_jit_trace(name):
-    """The trace (of the reduced preset) replays the forward on a
-    different input of the same shape."""
+    """The trace (of the reduced preset, one per family and noise model: tracing records
+    the operations of the kinds of modules a net holds) replays the forward on a different
+    input of the same shape."""
     model = _reduced(name)
     with torch.no_grad():
         traced = torch.jit.trace(model, _inputs(model, seed=4), check_trace=False)
