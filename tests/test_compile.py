@@ -260,7 +260,7 @@ def _graphs_over_training(name: str, depth: int, steps: int = 6) -> int:
         return gm.forward
 
     overrides = {**TINY_STEM, "depth": depth}
-    if "stochastic_depth" in name or name.endswith("_sd"):  # both cases, kept and dropped, at every block
+    if "stochastic_depth" in name or name.endswith("_sd"):  # kept and dropped blocks
         overrides["noise"] = on.StochasticDepth(0.5, schedule="linear", per="batch")
     torch.manual_seed(0)
     net = on.create_model(name, **overrides).train()
