@@ -119,3 +119,30 @@ def test_bench_compile_models_globs(bench_compile):
     assert bench_compile.select("resnet2*,lm_resnet20") == ["lm_resnet20", "resnet20"]
     with pytest.raises(ValueError, match="resnet20"):
         bench_compile.select("resnet21")
+
+
+def test_bench_compile_rounding_level_of_a_stochastic_preset(bench_compile):
+    # "compiling" to the eager module itself: the same computation, so no difference to
+    # eager; the float64 reference draws the same noise (re-seeded; a different draw would
+    # differ at O(1)), so the eager float32 level is rounding-small but not zero
+    row = bench_compile.measure(
+        "shake_shake26_2x32d",
+        batch=4,
+        size=8,
+        repeats=1,
+        overrides={**TINY, "stem_width": 4},
+        compile_fn=lambda module, backend: module,
+        breaks=False,
+    )
+    assert row["stochastic"] and row["train_err"] == 0.0 and row["status"] == "ok"
+    assert 0.0 < row["float32_err"] < 1e-5
+    assert row["compiled_float64_err"] == row["float32_err"]
+
+
+@pytest.mark.parametrize(
+    ("train", "level", "want"),
+    [(4e-6, None, "ok"), (6.6e-5, 8.6e-5, "rounding"), (3.8e-3, 3.6e-7, "differs")],
+)
+def test_bench_compile_status_compares_to_the_float32_level(bench_compile, train, level, want):
+    row = {"train_err": train, "eval_err": 1e-7, "float32_err": level}
+    assert bench_compile.status(row) == want
