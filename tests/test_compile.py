@@ -69,13 +69,17 @@ FAMILIES = family_configs()
 
 
 def _randomize(net: nn.Module) -> None:
-    """Non-trivial residual branches (the last norm of each branch starts at zero)."""
+    """Non-trivial residual branches: the last norm (or, pre-activation, the last convolution)
+    of each branch starts at zero, F = 0, which would hide a wrong branch."""
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
                 m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
                 m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+        for p in net.parameters():
+            if p.ndim > 1 and not p.any():  # a zero-initialised last convolution
+                p.copy_(torch.randn(p.shape, generator=gen) * (0.1 / p[0].numel() ** 0.5))
 
 
 def _close(a, b, what: str, scale: float | None = None) -> None:
