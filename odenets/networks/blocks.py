@@ -358,13 +358,14 @@ class SchemeBlock(nn.Module):
     def _drawn_step(self, stepper, x: Tensor, base: Tensor, state: Any) -> tuple[Tensor, Any]:
         """A training step: the draw, then the step for the samples the draw changes.
 
-        Runs eagerly, also inside ``torch.compile`` (one graph break per noisy block; the
-        methods it calls are compiled again): which samples change is data, so the choice
-        between "all", "some" and "none" is made here, in Python, and each case is a compiled
-        frame of its own. Such a frame is shared by every block and guards only on the
-        block's class and input shapes, so the number of graphs grows with the stages of a
-        network, not with its depth or with the draws (a frame guarding on the case per block
-        ran into dynamo's recompile limit at 54 blocks, issue 13).
+        Under ``torch.compile`` this is a frame of its own (not inlined into the block's
+        step): the draw breaks the graph (one break per noisy block and training forward),
+        and the code after it, which picks the case "all", "some" or "no samples changed" and
+        takes its step, is compiled once per case, block class and input shape, and shared by
+        every block. Nothing in it depends on the block itself (a survival probability is a
+        graph input, not a constant), so the number of graphs grows with the stages of a
+        network, not with its depth or with the draws; a frame that specialised per block ran
+        into dynamo's recompile limit (8) at 54 blocks and fell back to eager (issue 13).
         """
         dw, rows = _draw(self.noise, base, self.h, self.source.generator)
         if rows is None:
