@@ -318,6 +318,8 @@ class SchemeBlock(nn.Module):
         if self.noise is not None:
             base = x if self.shortcut is None else self.shortcut(x)
             y, state = self._noisy_step(stepper, x, base, state)
+            if torch.compiler.is_compiling():  # after the draw's graph break: a new frame
+                _static(y)
         elif self.shortcut is None:
             field = self._separable_field if self._separable else self._slot_field
             y, state = stepper(field, 0.0, x, self.h, state)
