@@ -43,14 +43,22 @@ def compile_settings() -> Iterator[None]:
 
 def randomize_norms(net: nn.Module, seed: int = 1) -> None:
     """Non-trivial residual branches: every affine norm gets a scale in [0.5, 1.5) and a shift
-    in [-0.5, 0.5) (odenets starts the last norm of each branch at zero, F = 0, which would hide
-    a wrong branch)."""
+    in [-0.5, 0.5), and every all-zero weight matrix or kernel (a zero-initialised last layer)
+    small random entries, normal with standard deviation ``0.1 / sqrt(fan_in)``. odenets starts
+    each branch at F = 0 (its last norm or, pre-activation, its last convolution at zero),
+    which would hide a wrong branch; with zero last convolutions (RevNet, pre-activation and
+    LM-ResNets) the channels a shortcut pads with zeros also stay constant down a whole stage,
+    which makes the gradients ill-conditioned (docs/benchmarks.md)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None:
                 m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
                 m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+        for p in net.parameters():
+            if p.ndim > 1 and not p.any():
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=gen) * (0.1 / fan_in**0.5))
 
 
 def stochastic(net: nn.Module) -> bool:

@@ -119,3 +119,63 @@ def test_bench_compile_models_globs(bench_compile):
     assert bench_compile.select("resnet2*,lm_resnet20") == ["lm_resnet20", "resnet20"]
     with pytest.raises(ValueError, match="resnet20"):
         bench_compile.select("resnet21")
+
+
+def test_bench_compile_rounding_level_of_a_stochastic_preset(bench_compile):
+    # "compiling" to the eager module itself: the same computation, so no difference to
+    # eager; the float64 reference draws the same noise (re-seeded; a different draw would
+    # differ at O(1)), so the eager float32 level is rounding-small but not zero
+    row = bench_compile.measure(
+        "shake_shake26_2x32d",
+        batch=4,
+        size=8,
+        repeats=1,
+        overrides={**TINY, "stem_width": 4},
+        compile_fn=lambda module, backend: module,
+        breaks=False,
+    )
+    assert row["stochastic"] and row["train_err"] == 0.0 and row["status"] == "ok"
+    assert 0.0 < row["float32_err"] < 1e-5
+    assert row["compiled_float64_err"] == row["float32_err"]
+
+
+@pytest.mark.parametrize(
+    ("train", "level", "check", "want"),
+    [
+        (4e-6, None, None, "ok"),
+        (6.6e-5, 8.6e-5, None, "rounding"),
+        (3.8e-3, 3.6e-7, None, "differs"),
+        (3.8e-3, 3.6e-7, 5e-14, "rounding"),  # the float64 compiled net equals eager
+        (3.8e-3, 3.6e-7, 1e-3, "differs"),
+    ],
+)
+def test_bench_compile_status_compares_to_the_rounding_level(
+    bench_compile, train, level, check, want
+):
+    row = {"train_err": train, "eval_err": 1e-7, "float32_err": level}
+    if check is not None:
+        row["float64_check_err"] = check
+    assert bench_compile.status(row) == want
+
+
+@pytest.mark.parametrize("dtypes", [(torch.float32,), (torch.float32, torch.float64)])
+def test_bench_compile_float64_check_tells_rounding_from_a_wrong_graph(bench_compile, dtypes):
+    def perturbing(module, backend):  # a "compiler" that is off by 1e-3 in these dtypes
+        return lambda x: module(x) * (1.001 if x.dtype in dtypes else 1.0)
+
+    row = bench_compile.measure(
+        "resnet20", batch=2, size=8, repeats=1, overrides=TINY, compile_fn=perturbing, breaks=False
+    )
+    assert row["train_err"] > 1e-4
+    if len(dtypes) == 1:  # exact in float64: the float32 difference is called rounding
+        assert row["float64_check_err"] == 0.0 and row["status"] == "rounding"
+    else:
+        assert row["float64_check_err"] > 1e-4 and row["status"] == "differs"
+
+
+def test_compile_check_leaves_no_branch_at_zero():
+    compile_check = _load("_compile_check")
+    net = on.create_model("revnet38", widths=(4, 8, 8), stem_width=4)
+    assert any(p.ndim > 1 and not p.any() for p in net.parameters())  # zero last convs
+    compile_check.randomize_norms(net)
+    assert all(p.any() for p in net.parameters() if p.ndim > 1)

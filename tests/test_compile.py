@@ -74,13 +74,17 @@ FAMILIES = family_configs()
 
 
 def _randomize(net: nn.Module) -> None:
-    """Non-trivial residual branches (the last norm of each branch starts at zero)."""
+    """Non-trivial residual branches: the last norm (or, pre-activation, the last convolution)
+    of each branch starts at zero, F = 0, which would hide a wrong branch."""
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
                 m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
                 m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+        for p in net.parameters():
+            if p.ndim > 1 and not p.any():  # a zero-initialised last convolution
+                p.copy_(torch.randn(p.shape, generator=gen) * (0.1 / p[0].numel() ** 0.5))
 
 
 def _close(a, b, what: str, scale: float | None = None) -> None:
@@ -245,3 +249,44 @@ def test_train_compile_failure_falls_back_to_eager_with_one_warning(
 
 def test_the_aot_checked_kinds_are_kinds_of_presets():
     assert set(FAMILIES) >= AOT_KINDS
+
+
+# --------------------------------------------------------------------- graphs vs depth
+
+
+def _graphs_over_training(name: str, depth: int, steps: int = 6) -> int:
+    """Graphs a counting backend receives over ``steps`` training steps with fresh draws;
+    dynamo raises if any frame hits its recompile limit (it would fall back to eager)."""
+    torch._dynamo.reset()
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    overrides = {**TINY_STEM, "depth": depth}
+    if "stochastic_depth" in name or name.endswith("_sd"):  # kept and dropped blocks
+        overrides["noise"] = on.StochasticDepth(0.5, schedule="linear", per="batch")
+    torch.manual_seed(0)
+    net = on.create_model(name, **overrides).train()
+    compiled = torch.compile(net, backend=backend)
+    x = torch.randn(2, 3, 8, 8)
+    with torch._dynamo.config.patch(**SETTINGS, fail_on_recompile_limit_hit=True):
+        for _ in range(steps):
+            compiled(x).square().mean().backward()
+    torch._dynamo.reset()
+    return len(graphs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", ["stochastic_depth_resnet110", "lm_resnet110_sd", "shake_shake26_2x32d"]
+)
+def test_noisy_nets_compile_a_number_of_graphs_independent_of_depth(name):
+    # 6 and 18 noisy blocks (dynamo's recompile limit is 8 per code object), the shallow net
+    # trained three times as many steps (as many draws in all): the frames after the draws
+    # are shared by all blocks; they used to be specialised per block (survival
+    # probability, kept or dropped) and fell back to eager past the limit
+    shallow = _graphs_over_training(name, 14, steps=18)
+    deep = _graphs_over_training(name, 38, steps=6)
+    assert deep <= shallow

@@ -320,6 +320,8 @@ class SchemeBlock(nn.Module):
         if self.noise is not None:
             base = x if self.shortcut is None else self.shortcut(x)
             y, state = self._noisy_step(stepper, x, base, state)
+            if torch.compiler.is_compiling():  # after the draw's graph break: a new frame
+                _static(y)
         elif self.shortcut is None:
             field = self._separable_field if self._separable else self._slot_field
             y, state = stepper(field, 0.0, x, self.h, state)
@@ -339,12 +341,8 @@ class SchemeBlock(nn.Module):
 
     def _branch_outputs(self, x: Tensor, base: Tensor, rows: Tensor | None = None) -> list[Tensor]:
         """The noise model's branches ``F_i(x)``, of the shape of ``base``; with ``rows`` they
-        are evaluated on those samples only and are zero on the others (none evaluated when
-        ``rows`` is empty)."""
+        are evaluated on those samples only (at least one) and are zero on the others."""
         if rows is not None:
-            if rows.shape[0] == 0:
-                zero = base.new_zeros(()).expand_as(base)
-                return [zero] * self.noise.branches
             kept = self._branch_outputs(x.index_select(0, rows), base.index_select(0, rows))
             return [out.new_zeros(base.shape).index_copy(0, rows, out) for out in kept]
         outputs = self.noise.branch_outputs(self.fields, x, None, base)
@@ -358,28 +356,77 @@ class SchemeBlock(nn.Module):
         if not self.training:  # the expected step: the drift alone
             a = noise.drift(self._branch_outputs(x, base), h)
             return stepper(_const(a), 0.0, base, h, None if self._increment else state)
-        dw, rows = _draw(noise, base, h, self.source.generator)
+        return self._drawn_step(stepper, x, base, state)
+
+    @torch.compiler.disable(recursive=False)
+    def _drawn_step(self, stepper, x: Tensor, base: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """A training step: the draw, then the step for the samples the draw changes.
+
+        Under ``torch.compile`` this is a frame of its own (not inlined into the block's
+        step): the draw breaks the graph (one break per noisy block and training forward),
+        and the code after it, which picks the case "all", "some" or "no samples changed" and
+        takes its step, is compiled once per case, block class and input shape, and shared by
+        every block. Nothing in it depends on the block itself (a survival probability is a
+        graph input, not a constant), so the number of graphs grows with the stages of a
+        network, not with its depth or with the draws; a frame that specialised per block ran
+        into dynamo's recompile limit (8) at 54 blocks and fell back to eager (issue 13).
+        """
+        dw, rows = _draw(self.noise, base, self.h, self.source.generator)
+        if rows is None:
+            return self._step_all(stepper, x, base, state, dw)
+        if rows.shape[0] == 0:
+            return self._step_none(stepper, base, state)
+        return self._step_rows(stepper, x, base, state, dw, rows)
+
+    def _step_all(self, stepper, x: Tensor, base: Tensor, state: Any, dw: Any):
+        """The training step when the draw changes every sample (the branches on all)."""
+        if torch.compiler.is_compiling():
+            _static(x, base, *(dw or ()))
+        if self._increment:
+            return self._increment_step(stepper, x, base, dw), None
+        return self._slope_step(stepper, base, state, dw, self._branch_outputs(x, base))
+
+    def _step_rows(self, stepper, x: Tensor, base: Tensor, state: Any, dw: Any, rows: Tensor):
+        """The training step when the draw changes the samples ``rows`` only."""
         if torch.compiler.is_compiling():
             _static(x, base, *(dw or ()))
         if self._increment:
             return self._increment_step(stepper, x, base, dw, rows), None
-        # a multistep step on the random slope a + b ΔW / h (zero on the unchanged rows)
-        outputs = self._branch_outputs(x, base, rows)
-        a = noise.drift(outputs, h)
-        b = None if dw is None else noise.diffusion(outputs, h)
-        return stepper(_const(noisy_slope(a, b, dw, h)), 0.0, base, h, state)
+        return self._slope_step(stepper, base, state, dw, self._branch_outputs(x, base, rows))
 
-    def _increment_step(self, stepper, x: Tensor, base: Tensor, dw: Any, rows: Any) -> Tensor:
+    def _step_none(self, stepper, base: Tensor, state: Any):
+        """The training step when the draw changes no sample (a dropped block): no branch is
+        evaluated; an SDE step is the identity, a multistep step steps on a zero slope."""
+        if self._increment:
+            return base, None
+        if torch.compiler.is_compiling():
+            _static(base)
+            # a zero of the autograd graph: the history the next block reads then requires
+            # grad whether this block was dropped or not, so one compiled graph serves both
+            zero = base * 0.0
+        else:
+            zero = base.new_zeros(()).expand_as(base)
+        outputs = [zero] * self.noise.branches
+        return self._slope_step(stepper, base, state, None, outputs)
+
+    def _slope_step(self, stepper, base: Tensor, state: Any, dw: Any, outputs: list[Tensor]):
+        """A multistep step on the random slope ``a + b ΔW / h`` of the branch outputs (zero
+        on the samples the draw leaves unchanged)."""
+        a = self.noise.drift(outputs, self.h)
+        b = None if dw is None else self.noise.diffusion(outputs, self.h)
+        return stepper(_const(noisy_slope(a, b, dw, self.h)), 0.0, base, self.h, state)
+
+    def _increment_step(
+        self, stepper, x: Tensor, base: Tensor, dw: Any, rows: Tensor | None = None
+    ) -> Tensor:
         """One SDE step from ``base`` with the branches evaluated at ``x``.
 
         Samples the draw leaves unchanged (``rows`` excludes them: stochastic depth's dropped
         samples, where ``a = b = 0``) are copied through and their branches never evaluated;
-        the step runs on the remaining rows only, or not at all when ``rows`` is empty.
+        the step runs on the remaining rows (at least one) only.
         """
         full = None
         if rows is not None:
-            if rows.shape[0] == 0:
-                return base
             same = x is base
             full, base = base, base.index_select(0, rows)
             x = base if same else x.index_select(0, rows)

@@ -286,8 +286,11 @@ class StochasticDepth(NoiseModel):
 
     def drift(self, outputs, h):
         (out,) = outputs
-        factor = (1.0 if self.rescale == "train" else self._p()) / h  # p c / h
-        return out if factor == 1.0 else out * factor
+        if self.rescale == "train":  # p c / h = 1 / h
+            return out if h == 1.0 else out / h
+        # p c / h = p / h; p is not compared with anything, so that under torch.compile one
+        # graph serves every block of a survival schedule (p a graph input, not a constant)
+        return out * (self._p() / h)
 
     def diffusion(self, outputs, h):
         (out,) = outputs
