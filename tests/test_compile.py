@@ -279,9 +279,8 @@ def _graphs_over_training(name: str, depth: int, steps: int = 6) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name", ["stochastic_depth_resnet110", "lm_resnet110_sd", "shake_shake26_2x32d"]
-)
+# (shake-shake's draws never specialised the frame: its gates are data, not Python values)
+@pytest.mark.parametrize("name", ["stochastic_depth_resnet110", "lm_resnet110_sd"])
 def test_noisy_nets_compile_a_number_of_graphs_independent_of_depth(name):
     # 6 and 18 noisy blocks (dynamo's recompile limit is 8 per code object), the shallow net
     # trained three times as many steps (as many draws in all): the frames after the draws
