@@ -1,10 +1,12 @@
-"""Side-by-side measurement helpers: interleaved timing medians and saved-for-backward bytes."""
+"""Side-by-side measurement helpers: interleaved timing medians, saved-for-backward bytes and
+the markdown table the benchmark scripts print."""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -46,3 +48,18 @@ def saved_bytes(forward: Callable[[], torch.Tensor], exclude: Iterable[torch.Ten
         out = forward()
     out.sum().backward()
     return total
+
+
+def markdown_table(
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[dict[str, Any]],
+    cell: Callable[[dict[str, Any], str], str],
+) -> str:
+    """``rows`` as one markdown table: ``columns`` are ``(key, title)`` pairs, ``cell(row,
+    key)`` formats one entry."""
+    lines = [
+        "| " + " | ".join(title for _, title in columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(r, k) for k, _ in columns) + " |" for r in rows]
+    return "\n".join(lines)

@@ -69,7 +69,7 @@ from _compile_check import (
     seeded_grads,
     stochastic,
 )
-from _timing import interleaved
+from _timing import interleaved, markdown_table
 
 import odenets as on
 from odenets._validate import unknown_name
@@ -323,12 +323,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as one markdown table (missing measurements as ``-``)."""
-    lines = [
-        "| " + " | ".join(title for _, title in COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
-    ]
-    lines += ["| " + " | ".join(_cell(r, k) for k, _ in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(COLUMNS, rows, _cell)
 
 
 def environment(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:

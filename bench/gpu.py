@@ -67,7 +67,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _compile_check import compile_settings
-from _timing import saved_bytes
+from _timing import markdown_table, saved_bytes
 from bench_compile import cpu_name
 
 import odenets as on
@@ -280,12 +280,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as one markdown table (``-``: not measured)."""
-    lines = [
-        "| " + " | ".join(t for _, t in COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
-    ]
-    lines += ["| " + " | ".join(_cell(r, k) for k, _ in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(COLUMNS, rows, _cell)
 
 
 def environment(device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
