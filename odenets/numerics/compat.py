@@ -184,14 +184,19 @@ def route_ode(
             )
         raise _unknown_method("torchdiffeq", name, TORCHDIFFEQ_METHODS, ours)
     if isinstance(name, str) and name not in ours and name in TORCHDIFFEQ_METHODS:
-        same = TORCHDIFFEQ_FIXED.get(name)
-        also = f" (the same arithmetic as odenets scheme {same!r})" if same else ""
-        raise ValueError(
-            f"{name!r} is a torchdiffeq method{also}, not an odenets scheme: pass "
-            f"method={name!r} (it runs on {'odenets' if same else 'torchdiffeq'}), or "
-            f"scheme={name!r}, backend='torchdiffeq'"
-        )
+        raise _foreign_scheme("torchdiffeq", name, TORCHDIFFEQ_FIXED.get(name), "scheme")
     return Route("odenets", scheme if scheme is not None else "rk4")
+
+
+def _foreign_scheme(library: str, name: str, same: str | None, what: str) -> ValueError:
+    """``scheme=name`` names a method of ``library`` (torchdiffeq or torchsde), not an odenets
+    scheme (``same``: the odenets scheme with the same arithmetic, if any)."""
+    also = f" (the same arithmetic as odenets scheme {same!r})" if same else ""
+    return ValueError(
+        f"{name!r} is a {library} method{also}, not an odenets {what}: pass "
+        f"method={name!r} (it runs on {'odenets' if same else library}), or "
+        f"scheme={name!r}, backend='{library}'"
+    )
 
 
 def route_sde(scheme: object, method: object, backend: str | None, ours: list[str]) -> Route:
@@ -225,11 +230,5 @@ def route_sde(scheme: object, method: object, backend: str | None, ours: list[st
             return Route("torchsde", name)
         raise _unknown_method("torchsde", name, TORCHSDE_METHODS, ours)
     if isinstance(name, str) and name not in ours and name in TORCHSDE_METHODS:
-        same = TORCHSDE_SAME.get(name)
-        also = f" (the same arithmetic as odenets scheme {same!r})" if same else ""
-        raise ValueError(
-            f"{name!r} is a torchsde method{also}, not an odenets SDE scheme: pass "
-            f"method={name!r} (it runs on {'odenets' if same else 'torchsde'}), or "
-            f"scheme={name!r}, backend='torchsde'"
-        )
+        raise _foreign_scheme("torchsde", name, TORCHSDE_SAME.get(name), "SDE scheme")
     return Route("odenets", scheme if scheme is not None else "euler_maruyama")
