@@ -24,7 +24,8 @@ in one process, side by side:
   1e-13 when the compiled graph computes the same function, so that the float32 difference is
   rounding (eager's CPU batch norm accumulates in float64, inductor's reductions in float32,
   which shows where gradients cancel);
-  ``status``: ``ok`` when both errors are <= 1e-5 (issue 13's criterion), ``rounding`` when
+  ``status``: ``ok`` when both errors are <= 1e-5 (the criterion of tests/test_compile.py),
+  ``rounding`` when
   they exceed it but stay within ``ROUNDING`` times the float32 level or the ``fp64 check`` is
   <= 1e-10, ``differs`` otherwise;
 * ``breaks``: graph breaks of one training / evaluation forward (``torch._dynamo.explain``);

@@ -17,7 +17,7 @@ module through ``torch.compile``); ``loop`` (the whole hand-written / odenets in
 through ``torch.compile``: dynamo unrolls the loop, so compiling takes minutes per size on a
 CPU — compile times are printed). Printed per size: ms per call and the ratios
 
-* ``odenets / hand`` (issue 13's goal: <= 1.2 at every size),
+* ``odenets / hand`` (the goal: <= 1.2 at every size),
 * ``torchdiffeq / odenets`` (goal: >= 5 where torchdiffeq is overhead-bound),
 
 and, with ``--runs N``, the min–max of every ratio over the runs. ``--json PATH`` writes every

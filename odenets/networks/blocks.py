@@ -369,7 +369,7 @@ class SchemeBlock(nn.Module):
         every block. Nothing in it depends on the block itself (a survival probability is a
         graph input, not a constant), so the number of graphs grows with the stages of a
         network, not with its depth or with the draws; a frame that specialised per block ran
-        into dynamo's recompile limit (8) at 54 blocks and fell back to eager (issue 13).
+        into dynamo's recompile limit (8) at 54 blocks and fell back to eager.
         """
         dw, rows = _draw(self.noise, base, self.h, self.source.generator)
         if rows is None:

@@ -315,7 +315,7 @@ _define(
 
 
 # =============================================================================================
-# Shake-shake, RevNet, Hamiltonian networks and FractalNet: the published networks (issue 10).
+# Shake-shake, RevNet, Hamiltonian networks and FractalNet: the published networks.
 # Each preset is the reference code's network, layer for layer, with its ModelInfo record;
 # odenets.networks.reference_other loads the reference code's weights (docs/models.md).
 # =============================================================================================
