@@ -46,6 +46,7 @@ from .checkpoint import (
     load_checkpoint,
     set_rng_state,
 )
+from .compiled import CompiledStep
 from .data import Dataset, load_dataset
 from .distributed import (
     DEFAULT_TIMEOUT_S,
@@ -569,7 +570,8 @@ def _check_resume(ckpt: dict, config: TrainConfig, spec: dict, path: Path) -> No
 
 def _wrap(net: nn.Module, config: TrainConfig, info: DistInfo) -> Callable[[Tensor], Tensor]:
     """What the training step calls: ``net``, in DDP for a distributed job, compiled if asked
-    (:class:`_Compiled`: eager again, with one warning line, if compiling fails)."""
+    (:class:`~odenets.workflow.compiled.CompiledStep`: eager again, with one warning line, if
+    compiling fails)."""
     runner = net
     if info.distributed:
         runner = nn.parallel.DistributedDataParallel(
@@ -578,74 +580,8 @@ def _wrap(net: nn.Module, config: TrainConfig, info: DistInfo) -> Callable[[Tens
     if config.compile:
         if not hasattr(torch, "compile"):
             raise ValueError("--compile needs torch.compile (PyTorch >= 2.0)")
-        runner = _Compiled(runner, net, info)
+        runner = CompiledStep(runner, net, lambda msg: _log(msg, info))
     return runner
-
-
-class _Compiled:
-    """``torch.compile(module)``, or ``module`` itself once compiling has failed.
-
-    Compilation is lazy, so a failure shows at the first call: that call restores what it may
-    have changed (``net``'s buffers, its noise generator), warns in one line and runs eagerly,
-    and so does every later call. Calls run with the dynamo settings odenets nets need
-    (docs/benchmarks.md): the reversible backward traced into the graph
-    (``trace_autograd_ops``) and the backward compiled with the forward, so that its failure
-    shows at the first call as well.
-    """
-
-    def __init__(self, module: nn.Module, net: nn.Module, info: DistInfo) -> None:
-        import torch._dynamo
-        import torch._functorch.config
-
-        self.module, self.net, self.info = module, net, info
-        self.ok: bool | None = None  # None: not called yet
-        try:
-            self.compiled = torch.compile(module)
-        except Exception as err:  # e.g. an unsupported Python version
-            self._fail(err)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        if self.ok is False:
-            return self.module(x)
-        with (
-            torch._dynamo.config.patch(trace_autograd_ops=True),
-            torch._functorch.config.patch(force_non_lazy_backward_lowering=True),
-        ):
-            if self.ok:
-                return self.compiled(x)
-            saved = _snapshot(self.net)
-            try:
-                out = self.compiled(x)
-            except Exception as err:  # any compiler failure: train eagerly
-                _restore(self.net, saved)
-                self._fail(err)
-                return self.module(x)
-        self.ok = True
-        return out
-
-    def _fail(self, err: Exception) -> None:
-        self.ok = False
-        reason = (str(err).strip().splitlines() or [""])[0][:200]
-        _log(
-            f"warning: torch.compile failed ({type(err).__name__}: {reason}); "
-            "training without --compile",
-            self.info,
-        )
-
-
-def _snapshot(net: nn.Module) -> tuple[list, Any]:
-    buffers = [(b, b.detach().clone()) for b in net.buffers()]
-    source = getattr(net, "noise_source", None)
-    return buffers, None if source is None else source.generator.get_state()
-
-
-def _restore(net: nn.Module, saved: tuple[list, Any]) -> None:
-    buffers, rng = saved
-    with torch.no_grad():
-        for buf, value in buffers:
-            buf.copy_(value)
-    if rng is not None:
-        net.noise_source.generator.set_state(rng)
 
 
 def _plain(obj: Any) -> Any:
