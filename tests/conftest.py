@@ -23,6 +23,16 @@ if os.environ.get("CI"):
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+@pytest.fixture(scope="module")
+def small():
+    """256 training and 100 test digits (augmentation on): a fast training set."""
+    from odenets.workflow.data import Dataset, load_dataset
+
+    d = load_dataset("digits")
+    keep = {"x_train": d.x_train[:256], "y_train": d.y_train[:256]}
+    return Dataset(**{**d.__dict__, **keep, "x_test": d.x_test[:100], "y_test": d.y_test[:100]})
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -26,7 +26,7 @@ from odenets.workflow.checkpoint import (
     save_checkpoint,
 )
 from odenets.workflow.cli import main
-from odenets.workflow.data import Dataset, load_dataset
+from odenets.workflow.data import Dataset
 from odenets.workflow.run_folder import RunFolderError
 from odenets.workflow.run_lock import RunLock, RunLockedError
 from odenets.workflow.signals import Interrupted, deferred, stop_on_signals
@@ -37,21 +37,6 @@ CLI_TINY = [
     "train", "--model", "lm_resnet20", "--depth", "8", "--widths", "4,8,8",
     "--batch-size", "64", "--lr", "0.05", "--threads", "1",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def small():
-    """256 training and 100 test digits, as in tests/test_train.py."""
-    d = load_dataset("digits")
-    return Dataset(
-        **{
-            **d.__dict__,
-            "x_train": d.x_train[:256],
-            "y_train": d.y_train[:256],
-            "x_test": d.x_test[:100],
-            "y_test": d.y_test[:100],
-        }
-    )
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

@@ -9,43 +9,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _tf_reference import DT, Variables, batch_norm
 from torch import nn
 
 import odenets as on
 from odenets.networks.reference_other import load_reference_state_dict
-
-DT = torch.float64
-EPS = 1e-3
-
-
-class Variables:
-    def __init__(self, seed=0):
-        self.values: dict[str, torch.Tensor] = {}
-        self.g = torch.Generator().manual_seed(seed)
-
-    def __call__(self, name, shape, kind="weight"):
-        if name not in self.values:
-            if kind == "var":
-                v = torch.rand(shape, generator=self.g, dtype=DT) + 0.5
-            else:
-                v = torch.randn(shape, generator=self.g, dtype=DT) * (
-                    0.25 if kind == "weight" else 0.5
-                )
-            self.values[name] = v
-        return self.values[name]
-
-    def trainable(self):
-        return sum(
-            v.numel() for k, v in self.values.items() if not k.endswith(("ema_mean", "ema_var"))
-        )
-
-
-def batch_norm(x, v, name):
-    c = x.shape[1]
-    s = (1, c, 1, 1)
-    mean, var = v(f"{name}/ema_mean", (c,), "stat"), v(f"{name}/ema_var", (c,), "var")
-    gamma, beta = v(f"{name}/gamma", (c,), "stat"), v(f"{name}/beta", (c,), "stat")
-    return (x - mean.view(s)) / (var.view(s) + EPS).sqrt() * gamma.view(s) + beta.view(s)
 
 
 def conv(z, k_hwio):

@@ -9,36 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _tf_reference import DT, Variables, batch_norm
 
 import odenets as on
 from odenets.networks.reference_other import load_reference_state_dict
-
-DT = torch.float64
-EPS = 1e-3
-
-
-class Variables:
-    """TensorFlow-style variables by name, created (random) the first time they are asked."""
-
-    def __init__(self, seed=0):
-        self.values: dict[str, torch.Tensor] = {}
-        self.g = torch.Generator().manual_seed(seed)
-
-    def __call__(self, name, shape, kind="weight"):
-        if name not in self.values:
-            if kind == "var":
-                v = torch.rand(shape, generator=self.g, dtype=DT) + 0.5
-            else:
-                v = torch.randn(shape, generator=self.g, dtype=DT) * (
-                    0.3 if kind == "weight" else 0.5
-                )
-            self.values[name] = v
-        return self.values[name]
-
-    def trainable(self):
-        return sum(
-            v.numel() for k, v in self.values.items() if not k.endswith(("ema_mean", "ema_var"))
-        )
 
 
 def same_conv(x, w_hwio, stride):
@@ -49,16 +23,6 @@ def same_conv(x, w_hwio, stride):
         total = max((-(-n // stride) - 1) * stride + k - n, 0)
         pads += [total // 2, total - total // 2]
     return F.conv2d(F.pad(x, pads), w_hwio.permute(3, 2, 0, 1), stride=stride)
-
-
-def batch_norm(x, v, name):
-    c = x.shape[1]
-    shape = (1, c, 1, 1)
-    mean, var = v(f"{name}/ema_mean", (c,), "stat"), v(f"{name}/ema_var", (c,), "var")
-    gamma, beta = v(f"{name}/gamma", (c,), "stat"), v(f"{name}/beta", (c,), "stat")
-    return (x - mean.view(shape)) / (var.view(shape) + EPS).sqrt() * gamma.view(shape) + beta.view(
-        shape
-    )
 
 
 def residual_inner(x, v, scope, cin, cout, stride, no_activation, bottleneck):
@@ -143,7 +107,7 @@ CASES = {
 @pytest.mark.parametrize("size", [8, 12])
 def test_logits_equal_after_the_weight_mapping(name, size):
     overrides, filters, units, bottleneck = CASES[name]
-    v = Variables()
+    v = Variables(weight_scale=0.3)
     x = torch.randn(3, 3, size, size, dtype=DT)
     want = reference_revnet(x, v, filters, units, bottleneck)
     state = {f"Model/{k}": t.permute(*range(t.ndim)).numpy() for k, t in v.values.items()}
@@ -162,7 +126,7 @@ def test_logits_equal_after_the_weight_mapping(name, size):
     ],
 )
 def test_parameter_counts_equal_the_reference(name, filters, units, bottleneck, count):
-    v = Variables()
+    v = Variables(weight_scale=0.3)
     with torch.no_grad():
         reference_revnet(torch.zeros(1, 3, 8, 8, dtype=DT), v, filters, units, bottleneck)
     assert on.count_parameters(on.create_model(name)) == v.trainable() == count

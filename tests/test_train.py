@@ -11,26 +11,11 @@ import torch
 from odenets.networks.retime import stage_steps
 from odenets.workflow import checkpoint as ckpt_mod
 from odenets.workflow.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from odenets.workflow.data import Dataset, load_dataset
+from odenets.workflow.data import Dataset
 from odenets.workflow.distributed import DistInfo
 from odenets.workflow.train import TrainConfig, TrainingDiverged, _rank_batches, lr_factor, train
 
 TINY = {"scheme": "lm", "depth": 8, "widths": [4, 8, 8]}
-
-
-@pytest.fixture(scope="module")
-def small():
-    """256 training and 100 test digits (augmentation on)."""
-    d = load_dataset("digits")
-    return Dataset(
-        **{
-            **d.__dict__,
-            "x_train": d.x_train[:256],
-            "y_train": d.y_train[:256],
-            "x_test": d.x_test[:100],
-            "y_test": d.y_test[:100],
-        }
-    )
 
 
 def _config(out, **kw):
