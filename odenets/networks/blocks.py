@@ -20,7 +20,6 @@ capabilities (:mod:`odenets.numerics.families`), never from their names:
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,54 +32,10 @@ from ..numerics.schemes import Scheme, get_scheme, list_schemes
 from ..numerics.steps import Increment, prepare_inverse
 from ..numerics.steps._partition import separable_input, split_dim
 from ..numerics.steps.stochastic import noisy_slope
-from .coefficients import LearnedCoefficients
+from .coefficients import make_coefficients
 from .noise import NoiseModel, NoiseSource, get_noise
 
-__all__ = ["SchemeBlock", "StochasticBlock", "Transition", "make_coefficients"]
-
-
-def make_coefficients(
-    scheme: Scheme,
-    learn: bool | None,
-    coefficients: Mapping[str, Any] | None,
-    options: Mapping[str, Any] | None = None,
-) -> tuple[bool, LearnedCoefficients, dict[str, Any]]:
-    """A block's scheme coefficients: ``(learn, learned, fixed)``.
-
-    ``learn`` defaults to True when the scheme has coefficients that are learned by default
-    (``lm``'s ``k``; not ``momentum``'s ``gamma``). Learned ones become scalar parameters
-    initialised from ``coefficients`` or drawn from the coefficient's ``init`` range (``lm``:
-    ``k ~ U(-0.1, 0)``, near the ResNet step); ``fixed`` holds the values used otherwise.
-
-    A learned coefficient with a bounded admissible interval is kept inside it by the
-    parametrisation of :mod:`odenets.networks.coefficients` (the identity on the interval's
-    core, so the state-dict key ``coefficients.<name>`` holds the value itself there), unless
-    the scheme's realisation leaves it unconstrained (the resolved option
-    ``"unconstrained"``: ``lm`` with ``form="paper"``, as in Lu et al.'s code).
-    """
-    fixed, resolved = scheme.resolve(coefficients, options)
-    learn = bool(scheme.learnable) if learn is None else bool(learn)
-    if learn and not scheme.coefficients:
-        raise ValueError(f"scheme {scheme.name!r} has no coefficients to learn")
-    names = (scheme.learnable or tuple(scheme.coefficients)) if learn else ()
-    free = set(resolved.get("unconstrained", ()))
-    bounds = {}
-    for name in names:
-        spec = scheme.coefficients[name]
-        if name not in free and (math.isfinite(spec.low) or math.isfinite(spec.high)):
-            bounds[name] = (spec.low, spec.high)
-    learned = LearnedCoefficients(bounds)
-    for name in names:
-        spec = scheme.coefficients[name]
-        if coefficients is not None and name in coefficients:
-            value = float(coefficients[name])
-        else:
-            low, high = spec.init if spec.init is not None else (fixed[name], fixed[name])
-            # drawn on the CPU from the global generator, also when the net is built under
-            # a device context (``with torch.device("meta")``): the same values anywhere
-            value = float(torch.empty((), device="cpu").uniform_(low, high))
-        learned.set_value(name, value)
-    return learn, learned, fixed
+__all__ = ["SchemeBlock", "StochasticBlock", "Transition", "make_coefficients"]  # re-exported
 
 
 def _const(a: Tensor, b: Tensor | None = None):

@@ -131,7 +131,7 @@ def batch_sweep_figure(payload: dict, title: str = ""):
     step limit), the fitted ``N(b) = A b / (b - B)`` and, on the right, its minimiser
     ``b* = 2B`` (star and dashed line; "extrapolated" when outside the measured sizes).
     """
-    from .batch_size import StepsFit
+    from .batch_fit import StepsFit
 
     table = payload["table"]
     if not table:
