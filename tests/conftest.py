@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # One compute thread per test process and per subprocess it starts (they inherit the
 # environment): the suite runs on shared two-core machines, where a second OpenMP thread only
@@ -21,6 +24,13 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+# A fresh data cache per test session, shared with the subprocesses it starts (the torchrun
+# workers then read the digits split instead of importing scikit-learn); the user's
+# ~/.cache/odenets is neither read nor written.
+_CACHE = tempfile.mkdtemp(prefix="odenets-test-cache-")
+os.environ["ODENETS_CACHE"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -167,20 +167,62 @@ def _require(module: str, package: str, extra: str, what: str):
         ) from None
 
 
-def load_digits(seed: int = 0, test_fraction: float = 0.25) -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1797 images), a stratified train/test split fixed by
-    ``seed``; random 1-pixel shifts as augmentation."""
+def _digits_split(seed: int, test_fraction: float) -> dict[str, Tensor]:
+    """The digits (pixel values 0..16 as uint8), labels and scikit-learn's stratified split."""
     datasets = _require("sklearn.datasets", "scikit-learn", "examples", "the digits dataset")
     selection = _require(
         "sklearn.model_selection", "scikit-learn", "examples", "the digits dataset"
     )
     bunch = datasets.load_digits()
-    x = torch.tensor(bunch.data, dtype=torch.float32).reshape(-1, 1, 8, 8)
-    y = torch.tensor(bunch.target, dtype=torch.long)
     train, test = selection.train_test_split(
-        list(range(len(y))), test_size=test_fraction, random_state=seed, stratify=bunch.target
+        list(range(len(bunch.target))),
+        test_size=test_fraction,
+        random_state=seed,
+        stratify=bunch.target,
     )
-    train, test = torch.tensor(sorted(train)), torch.tensor(sorted(test))
+    return {
+        "x": torch.tensor(bunch.data, dtype=torch.uint8).reshape(-1, 1, 8, 8),
+        "y": torch.tensor(bunch.target, dtype=torch.long),
+        "train": torch.tensor(sorted(train), dtype=torch.long),
+        "test": torch.tensor(sorted(test), dtype=torch.long),
+    }
+
+
+def _valid_digits(t: dict[str, Tensor]) -> bool:
+    n = len(t.get("x", ()))
+    return (
+        set(t) == {"x", "y", "train", "test"}
+        and t["x"].dtype == torch.uint8
+        and t["x"].shape[1:] == (1, 8, 8)
+        and t["y"].shape == (n,)
+        and int(t["y"].min()) >= 0
+        and int(t["y"].max()) <= 9
+        and all(i.dtype == torch.long and i.ndim == 1 for i in (t["train"], t["test"]))
+        and len(t["train"]) + len(t["test"]) == n
+        and bool((torch.cat([t["train"], t["test"]]).sort().values == torch.arange(n)).all())
+    )
+
+
+def load_digits(seed: int = 0, test_fraction: float = 0.25) -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1797 images), a stratified train/test split fixed by
+    ``seed``; random 1-pixel shifts as augmentation. The split is cached on disk (see
+    :mod:`odenets.workflow.data_cache`): a new process reads it without importing
+    scikit-learn."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .data_cache import cached_tensors
+
+    def build() -> dict[str, Tensor]:
+        return _digits_split(seed, test_fraction)
+
+    try:
+        key = f"digits-sklearn{version('scikit-learn')}-seed{seed}-test{test_fraction!r}"
+    except PackageNotFoundError:  # not installed: build() says how to install it
+        split = build()
+    else:
+        split = cached_tensors(key, build, _valid_digits)
+    x, y = split["x"].float(), split["y"]
+    train, test = split["train"], split["test"]
     mean, std = _stats(x[train], 1 / 16)
     return Dataset(
         "digits",
