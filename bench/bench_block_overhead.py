@@ -7,7 +7,9 @@ modules (the same ``BasicField`` objects) and performs the same tensor operation
 scheme's step, written out by hand:
 
 - ``euler``: ``x + F(x)``;
-- ``lm`` (learned ``k``): ``(1 - k) x + k x_prev + (1 + k) F(x)``, from a two-step history;
+- ``lm`` (learned ``k``): ``(1 - k) x + k x_prev + (1 + k) F(x)``, from a two-step history,
+  with ``k = σ(θ)`` kept inside ``(-1, 1)`` by the same parametrisation
+  (:func:`odenets.networks.coefficients.soft_bound`: a few scalar operations);
 - ``heun`` (one ``F`` per stage): ``k1 = F1(x)``, ``k2 = F2(x + k1)``,
   ``x + k1/2 + k2/2`` (fused adds);
 - ``coupled_euler`` (RevNet, half-width ``F``, ``G``): ``y1 = x1 + F(x2)``,
@@ -36,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 import odenets as on
+from odenets.networks.coefficients import soft_bound
 from odenets.networks.fields import BasicField
 from odenets.numerics.steps import History
 
@@ -51,12 +54,12 @@ class HandEuler(nn.Module):
 
 
 class HandLM(nn.Module):
-    def __init__(self, f: BasicField, k: nn.Parameter):
+    def __init__(self, f: BasicField, theta: nn.Parameter):
         super().__init__()
-        self.f, self.k = f, k
+        self.f, self.theta = f, theta
 
     def forward(self, x: Tensor, prev: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        f, k = self.f, self.k
+        f, k = self.f, soft_bound(self.theta, -1.0, 1.0)
         fx = f.bn2(f.conv2(torch.relu(f.bn1(f.conv1(x)))))
         y = (1 - k) * x + k * prev + (1 + k) * fx
         return y, (x, fx)
