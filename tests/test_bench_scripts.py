@@ -1,4 +1,6 @@
-"""bench/gpu.py documents its output; bench/bench_compile.py turns a failed compile into a row.
+"""bench/gpu.py documents its output; bench/bench_compile.py turns a failed compile into a row;
+the block-overhead and odeint benchmarks run in a smoke configuration, which checks their
+hand-written references against the library (the same numbers) before timing anything.
 
 Nothing here compiles a real network or times anything against a goal: the compile step is
 replaced by one that fails, and the rows are checked for what they say, not for their speed.
@@ -179,3 +181,34 @@ def test_compile_check_leaves_no_branch_at_zero():
     assert any(p.ndim > 1 and not p.any() for p in net.parameters())  # zero last convs
     compile_check.randomize_norms(net)
     assert all(p.any() for p in net.parameters() if p.ndim > 1)
+
+
+@pytest.mark.parametrize(
+    "name, argv, says",
+    [
+        (
+            "bench_block_overhead",
+            ["--calls", "2", "--samples", "1", "--runs", "1"],
+            "lm (learned k)",
+        ),
+        (
+            "bench_odeint",
+            [
+                "--steps",
+                "10",
+                "--batches",
+                "1",
+                "--dims",
+                "2",
+                "--repeats",
+                "1",
+                "--budget",
+                "0.05",
+            ],
+            "odenets_rk4 / hand_rk4",
+        ),
+    ],
+)
+def test_overhead_benchmarks_agree_with_their_hand_written_references(name, argv, says, capsys):
+    _load(name).main(argv)  # raises (SystemExit / AssertionError) where the numbers differ
+    assert says in capsys.readouterr().out
