@@ -58,10 +58,11 @@ def test_the_entry_has_the_users_permissions(tmp_path, monkeypatch):
         lambda path: path.write_bytes(b"not a torch file"),
         lambda path: torch.save({"x": torch.zeros(3)}, path),  # foreign tensors
         lambda path: torch.save([1, 2], path),  # not a dict
+        lambda path: torch.save({"x": torch.tensor(1.0)}, path),  # the check cannot even run
         # a split whose indices do not cover the images
         lambda path: torch.save({**torch.load(path), "test": torch.tensor([0])}, path),
     ],
-    ids=["truncated", "garbage", "foreign", "list", "bad-split"],
+    ids=["truncated", "garbage", "foreign", "list", "scalar", "bad-split"],
 )
 def test_a_bad_entry_is_rebuilt_and_rewritten(tmp_path, monkeypatch, damage):
     monkeypatch.setenv("ODENETS_CACHE", str(tmp_path))

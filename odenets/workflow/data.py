@@ -194,6 +194,7 @@ def _valid_digits(t: dict[str, Tensor]) -> bool:
         set(t) == {"x", "y", "train", "test"}
         and t["x"].dtype == torch.uint8
         and t["x"].shape[1:] == (1, 8, 8)
+        and t["y"].dtype == torch.long
         and t["y"].shape == (n,)
         and int(t["y"].min()) >= 0
         and int(t["y"].max()) <= 9
