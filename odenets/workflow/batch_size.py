@@ -402,7 +402,7 @@ def _payload(config: BatchSweepConfig, dataset: Dataset, runs: list[dict]) -> di
 def markdown_table(payload: dict) -> str:
     """The sweep as a Markdown table: steps ``N(b)`` and ``N(b)·b`` (mean, min–max over seeds)
     next to the fitted values, then one line with the fit."""
-    from .compare import format_table
+    from .compare_tables import format_table
 
     fit = payload["fit"]
     model = StepsFit(**{**fit, "linear_guess": None}) if fit["A"] is not None else None

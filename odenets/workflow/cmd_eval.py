@@ -98,7 +98,7 @@ def add_transfer(sub) -> None:
 
 def _run_transfer(args) -> int:
     from ..networks.retime import stage_steps
-    from .compare import format_table
+    from .compare_tables import format_table
     from .transfer import transfer
 
     _, model, dataset = _load(args.checkpoint, args.data, args.data_dir)

@@ -231,7 +231,7 @@ def _summary(name: str, runs: list[dict], config: OptimizerCompareConfig) -> dic
 
 def markdown_table(payload: dict) -> str:
     """A Markdown table of :func:`compare_optimizers` results (mean ± std over seeds)."""
-    from .compare import format_table
+    from .compare_tables import format_table
 
     many = len(payload["config"]["seeds"]) > 1
     rows = [
