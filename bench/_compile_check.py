@@ -8,11 +8,12 @@ each call), and errors are relative to the largest entry of the eager result.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+
+from odenets.workflow.compiled import compile_settings  # the settings `train --compile` uses
 
 __all__ = [
     "buffers_rel_error",
@@ -24,21 +25,6 @@ __all__ = [
     "seeded_grads",
     "stochastic",
 ]
-
-
-@contextlib.contextmanager
-def compile_settings() -> Iterator[None]:
-    """The dynamo settings ``odenets train --compile`` uses (docs/benchmarks.md): the
-    reversible backward (its ``torch.autograd.grad``) traced into the graph, and the backward
-    compiled at the first call together with the forward."""
-    import torch._dynamo
-    import torch._functorch.config
-
-    with (
-        torch._dynamo.config.patch(trace_autograd_ops=True),
-        torch._functorch.config.patch(force_non_lazy_backward_lowering=True),
-    ):
-        yield
 
 
 def randomize_norms(net: nn.Module, seed: int = 1) -> None:

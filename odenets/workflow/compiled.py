@@ -4,13 +4,29 @@ fails, with whatever the failed call changed undone."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CompiledStep"]
+__all__ = ["CompiledStep", "compile_settings"]
+
+
+@contextlib.contextmanager
+def compile_settings() -> Iterator[None]:
+    """The dynamo settings odenets nets are compiled with (docs/benchmarks.md): the reversible
+    backward (its ``torch.autograd.grad``) traced into the graph, and the backward compiled at
+    the first call together with the forward. The benchmarks measure under them too."""
+    import torch._dynamo
+    import torch._functorch.config
+
+    with (
+        torch._dynamo.config.patch(trace_autograd_ops=True),
+        torch._functorch.config.patch(force_non_lazy_backward_lowering=True),
+    ):
+        yield
 
 
 class CompiledStep:
@@ -26,9 +42,6 @@ class CompiledStep:
     """
 
     def __init__(self, module: nn.Module, net: nn.Module, warn: Callable[[str], None]) -> None:
-        import torch._dynamo
-        import torch._functorch.config
-
         self.module, self.net, self.warn = module, net, warn
         self.ok: bool | None = None  # None: not called yet
         try:
@@ -39,10 +52,7 @@ class CompiledStep:
     def __call__(self, x: Tensor) -> Tensor:
         if self.ok is False:
             return self.module(x)
-        with (
-            torch._dynamo.config.patch(trace_autograd_ops=True),
-            torch._functorch.config.patch(force_non_lazy_backward_lowering=True),
-        ):
+        with compile_settings():
             if self.ok:
                 return self.compiled(x)
             saved = _snapshot(self.net)
