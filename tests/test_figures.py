@@ -33,7 +33,7 @@ from PIL import Image
 
 from odenets.numerics import convergence
 from odenets.unfold import experiments
-from odenets.workflow import plots, plots_compare, plots_unfold
+from odenets.workflow import plots, plots_compare, plots_orders, plots_unfold
 from odenets.workflow.cli import main
 
 FORMATS = ("png", "pdf", "svg")
@@ -584,8 +584,8 @@ def test_spread_note_says_what_the_bars_are():
 def test_vector_output_is_reproducible(tmp_path):
     rows = json.loads(_study(("euler", "rk4"), "nonlinear", (10, 20, 40)))
     for fmt in ("pdf", "svg"):
-        a = plots.plot_convergence(rows, tmp_path / f"a.{fmt}").read_bytes()
-        b = plots.plot_convergence(rows, tmp_path / f"b.{fmt}").read_bytes()
+        a = plots_orders.plot_convergence(rows, tmp_path / f"a.{fmt}").read_bytes()
+        b = plots_orders.plot_convergence(rows, tmp_path / f"b.{fmt}").read_bytes()
         assert a == b
 
 

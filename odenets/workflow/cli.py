@@ -134,7 +134,8 @@ def _run_orders(args) -> int:
     import json
 
     from ..numerics.convergence import convergence_study
-    from .plots import check_figure_path, plot_convergence
+    from .plots import check_figure_path
+    from .plots_orders import plot_convergence
 
     schemes = None if args.schemes is None else [s.strip() for s in args.schemes.split(",")]
     try:

@@ -1,4 +1,4 @@
-"""One style and a few helpers for every odenets figure, plus the order-of-convergence figure.
+"""One style and a few helpers for every odenets figure.
 
 matplotlib is imported lazily (the ``examples`` extra installs it) and only through
 :class:`matplotlib.figure.Figure`, never pyplot's global state, so figures are thread-safe and
@@ -11,8 +11,8 @@ styles, all triples distinct for the first :data:`DISTINCT_SERIES` = 72 series),
 series stay apart in colour, in black and white and where curves coincide. Fonts are embedded
 as TrueType in PDF/PS (``pdf.fonttype = 42``), as journals ask.
 
-How to make a figure with these helpers (what the figures below and any new figure module
-do)::
+How to make a figure with these helpers (what every ``plots_*`` figure module, and any new
+one, does)::
 
     from odenets.workflow.plots import (
         check_figure_path, figure_style, integer_axis, legend_outside, new_figure, save_figure,
@@ -86,7 +86,6 @@ __all__ = [
     "RC",
     "REFERENCE_COLOR",
     "check_figure_path",
-    "convergence_figure",
     "count_axis",
     "dodge_offsets",
     "figure_formats",
@@ -96,7 +95,6 @@ __all__ = [
     "log_axis",
     "new_figure",
     "offset_artists",
-    "plot_convergence",
     "pyplot",
     "save_figure",
     "series_styles",
@@ -527,67 +525,3 @@ def offset_artists(ax, artist, dx: float) -> None:
     shift = ax.transData + ScaledTranslation(dx / 72, 0, ax.figure.dpi_scale_trans)
     for part in artist.get_children() if isinstance(artist, Container) else [artist]:
         part.set_transform(shift)
-
-
-# ----------------------------------------------------------------------------- figures
-
-
-def _h_label(h: float) -> str:
-    n = 1 / h
-    return f"1/{round(n)}" if abs(n - round(n)) < 1e-9 * n else f"{h:g}"
-
-
-def convergence_figure(rows: Sequence[dict], title: str = ""):
-    """Log-log error against step size, one series per scheme (declared and measured order
-    in its label), with slope-1..4 guides; rows as :func:`odenets.numerics.convergence.
-    convergence_study` returns them."""
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    with figure_style():
-        fig, (ax,) = new_figure(width=7.0, height=4.2)
-        styles = series_styles(len(rows))
-        anchors: dict[int, float] = {}
-        hs = sorted({h for r in rows for h in r["h"]})
-        for r, style in zip(rows, styles, strict=True):
-            ax.loglog(
-                r["h"],
-                r["errors"],
-                **style,
-                label=f"{r['scheme']} (order {r['declared_order']:g}, "
-                f"measured {r['measured_order']:.2f})",
-            )
-            p = round(r["declared_order"])
-            at_big = r["errors"][r["h"].index(max(r["h"]))]
-            if at_big > 0:
-                anchors[p] = min(anchors.get(p, at_big), at_big)
-        slope_guides(ax, hs, anchors)
-        ax.xaxis.set_major_locator(FixedLocator(hs))
-        ax.xaxis.set_major_formatter(_fixed_labels([_h_label(h) for h in hs]))
-        ax.xaxis.set_minor_locator(NullLocator())
-        lo = min(hs)
-        ax.set_xlim(lo / 10 ** (0.18 * max(1.0, _decades(hs))), max(hs) * 1.15)
-        ax.set(
-            xlabel="step size h = t_end / n (time units)",
-            ylabel="max-norm error at the final time",
-            title=title or "global error vs step size",
-        )
-        ax.grid(True, which="minor", axis="y", alpha=0.12)
-        legend_outside(ax, title="scheme (grey dotted: slope guides)")
-    return fig
-
-
-def _decades(values: Sequence[float]) -> float:
-    import math
-
-    return math.log10(max(values) / min(values))
-
-
-def _fixed_labels(labels: Sequence[str]):
-    from matplotlib.ticker import FixedFormatter
-
-    return FixedFormatter(list(labels))
-
-
-def plot_convergence(rows: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    """Save :func:`convergence_figure` to ``path`` (any :func:`figure_formats` suffix)."""
-    return save_figure(convergence_figure(rows, title), path)
